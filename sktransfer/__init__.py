@@ -1,0 +1,16 @@
+"""sktransfer: transfer learning as a first-class citizen of scikit-learn."""
+
+from ._cache import cache_info, clear_cache, set_cache_limit
+from .backbones import WeightsUnavailableError
+from .encoders import ImageEncoder, TextEncoder
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ImageEncoder",
+    "TextEncoder",
+    "WeightsUnavailableError",
+    "cache_info",
+    "clear_cache",
+    "set_cache_limit",
+]

@@ -1,0 +1,181 @@
+"""torch ``nn.Module`` classes used by the backbones.
+
+This module imports torch at the top, so only code that already needs torch
+imports it (lazily); the classes live at module level so fitted networks pickle.
+"""
+
+import torch
+from torch import nn
+
+
+def global_pool(x):
+    """Average over every axis but batch and channels: (n, c, ...) -> (n, c)."""
+    if x.dim() == 2:
+        return x
+    if x.dim() == 3:  # token sequences (n, tokens, d)
+        return x.mean(dim=1)
+    return x.flatten(2).mean(dim=2)
+
+
+class GlobalPool(nn.Module):
+    """Global average pooling followed by flattening."""
+
+    def forward(self, x):
+        return global_pool(x)
+
+
+class NormPool(nn.Module):
+    """Global average pooling, then a norm layer (ConvNeXt's head does this)."""
+
+    def __init__(self, norm):
+        super().__init__()
+        self.norm = norm
+
+    def forward(self, x):
+        x = x.mean(dim=(2, 3), keepdim=True)
+        return torch.flatten(self.norm(x), 1)
+
+
+class BlockNet(nn.Module):
+    """Named blocks run in order, then a pooling module.
+
+    ``forward(x, layer=None)`` stops after block ``layer`` and globally pools
+    that block's output, so every block can serve as a feature layer.
+    """
+
+    def __init__(self, blocks, pool):
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+        self.pool = pool
+
+    def forward(self, x, layer=None):
+        last = len(self.blocks) - 1
+        stop = last if layer is None else layer
+        for block in self.blocks[: stop + 1]:
+            x = block(x)
+        if stop == last:
+            return self.pool(x)
+        return global_pool(x)
+
+
+class ViTStem(nn.Module):
+    """Patch embedding, class token and position embedding of torchvision's ViT."""
+
+    def __init__(self, vit):
+        super().__init__()
+        self.conv_proj = vit.conv_proj
+        self.class_token = vit.class_token
+        self.pos_embedding = vit.encoder.pos_embedding
+        self.dropout = vit.encoder.dropout
+        self.patch_size = vit.patch_size
+        self.hidden_dim = vit.hidden_dim
+
+    def forward(self, x):
+        n = x.shape[0]
+        x = self.conv_proj(x)
+        x = x.reshape(n, self.hidden_dim, -1).permute(0, 2, 1)
+        x = torch.cat([self.class_token.expand(n, -1, -1), x], dim=1)
+        return self.dropout(x + self.pos_embedding)
+
+
+class ClassTokenPool(nn.Module):
+    """Final LayerNorm of a ViT, then the class token."""
+
+    def __init__(self, norm):
+        super().__init__()
+        self.norm = norm
+
+    def forward(self, x):
+        return self.norm(x)[:, 0]
+
+
+class EfficientNetLiteStem(nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.conv = net._conv_stem
+        self.bn = net._bn0
+        self.act = nn.ReLU6()
+
+    def forward(self, x):
+        return self.act(self.bn(self.conv(x)))
+
+
+class EfficientNetLiteStage(nn.Module):
+    """Consecutive MBConv blocks of one stage, with their drop-connect rates."""
+
+    def __init__(self, blocks, rates):
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+        self.rates = list(rates)
+
+    def forward(self, x):
+        for block, rate in zip(self.blocks, self.rates):
+            x = block(x, drop_connect_rate=rate)
+        return x
+
+
+class EfficientNetLiteHead(nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.conv = net._conv_head
+        self.bn = net._bn1
+        self.act = nn.ReLU6()
+
+    def forward(self, x):
+        return self.act(self.bn(self.conv(x)))
+
+
+class SentenceTransformerNet(nn.Module):
+    """A SentenceTransformer whose transformer layers are exposed as blocks.
+
+    The forward pass is sentence-transformers' own (so pooling and
+    normalisation follow the model's config); ``blocks`` lists the embedding
+    layer and each transformer layer in order, for freezing.
+    """
+
+    def __init__(self, model, blocks):
+        super().__init__()
+        self.model = model
+        self.blocks = nn.ModuleList(blocks)
+        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        self.dim = get_dim()
+
+    def forward(self, features, layer=None):
+        if layer is not None and layer != len(self.blocks) - 1:
+            raise ValueError("text backbones only give sentence embeddings of the last layer")
+        return self.model(features)["sentence_embedding"]
+
+
+class TinyTextNet(nn.Module):
+    """A tiny deterministic text network for tests: hashed bytes -> 2 blocks."""
+
+    def __init__(self, vocab=257, dim=8, seed=0):
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed)
+        self.embed = nn.EmbeddingBag(vocab, 16, mode="mean")
+        self.proj = nn.Linear(16, dim)
+        with torch.no_grad():
+            self.embed.weight.copy_(torch.randn(vocab, 16, generator=gen))
+            self.proj.weight.copy_(torch.randn(dim, 16, generator=gen) / 4)
+            self.proj.bias.zero_()
+        self.blocks = nn.ModuleList([self.embed, self.proj])
+        self.dim = dim
+
+    def forward(self, features, layer=None):
+        x = self.embed(features["input_ids"], features["offsets"])
+        return torch.tanh(self.proj(x))
+
+
+def tiny_cnn(seed=0):
+    """A tiny deterministic CNN for tests, cut into stem, 2 stages, head."""
+    gen = torch.Generator().manual_seed(seed)
+    blocks = [
+        nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.ReLU()),
+        nn.Sequential(nn.Conv2d(4, 6, 3, stride=2, padding=1), nn.ReLU()),
+        nn.Sequential(nn.Conv2d(6, 8, 3, stride=2, padding=1), nn.ReLU()),
+    ]
+    net = BlockNet(blocks, GlobalPool())
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
+    return net

