@@ -68,6 +68,19 @@ def _one_column(X, what, estimator):
         pd = None
     if X is None:
         raise TypeError(f"{estimator} got X=None; expected a sequence of {what}.")
+    if hasattr(X, "tocsr") or hasattr(X, "todense"):
+        raise TypeError(
+            f"{estimator} got a sparse matrix; sparse input is not supported: it expects "
+            f"one column of {what}."
+        )
+    if isinstance(X, np.ndarray):
+        if np.iscomplexobj(X):
+            raise ValueError(f"{estimator}: Complex data not supported; expected {what}.")
+        if X.ndim == 2 and X.shape[1] == 0:
+            raise ValueError(
+                f"{estimator}: found array with 0 feature(s) (shape={X.shape}) while a minimum "
+                f"of 1 is required; expected one column of {what}."
+            )
     if isinstance(X, (str, bytes, os.PathLike)):
         raise TypeError(
             f"{estimator} got a single {type(X).__name__} ({str(X)[:40]!r}); "

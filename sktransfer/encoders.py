@@ -52,9 +52,12 @@ class _BaseEncoder(TransformerMixin, BaseEstimator):
         modality = model_modality(self.model)
         if modality != self._modality:
             other = "ImageEncoder" if modality == "image" else "TextEncoder"
+            def article(word):
+                return f"an {word}" if word == "image" else f"a {word}"
+
             raise ValueError(
-                f"model={self.model!r} is a{'n' if modality == 'image' else ''} {modality} model; "
-                f"{type(self).__name__} needs a {self._modality} model. Use {other} for it."
+                f"model={self.model!r} is {article(modality)} model; "
+                f"{type(self).__name__} needs {article(self._modality)} model. Use {other} for it."
             )
 
     def _weights(self):
