@@ -113,7 +113,8 @@ def test_image_layers_and_inputs_agree(photo_files):
     # A JPEG and a PNG of the same photo (different bytes, so different cache
     # keys) are closer to each other than to the other photo.
     corr = np.corrcoef(from_paths)
-    assert corr[0, 1] > corr[0, 2] and corr[2, 3] > corr[0, 3]
+    assert corr[0, 1] > 0.9 and corr[3, 4] > 0.9  # files: p0.jpg p0.png p0_gray p1.jpg p1.png ...
+    assert corr[0, 1] > corr[0, 3] and corr[3, 4] > corr[1, 3]
     mid = ImageEncoder(layer="stage4", device="cpu").fit(photo_files)
     assert mid.layer_ == 4 and mid.transform(photo_files).shape == (len(photo_files), 80)
     assert ImageEncoder(layer=-1, device="cpu").fit(photo_files).layer_ == 8
