@@ -260,11 +260,15 @@ def machine():
     return f"{os.cpu_count()} CPU cores ({cpu}), {gpu}, {platform.system()} {platform.release()}"
 
 
+def fmt_t(t):
+    return f"{t:.2f} s" if t >= 1 else f"{t * 1000:.1f} ms"
+
+
 def fmt_s(values):
     med = statistics.median(values)
     if len(values) > 1:
-        return f"{med:.2f} s (min {min(values):.2f}, max {max(values):.2f})"
-    return f"{med:.2f} s"
+        return f"{fmt_t(med)} ({fmt_t(min(values))}, {fmt_t(max(values))})"
+    return fmt_t(med)
 
 
 def main(argv=None):
@@ -277,6 +281,7 @@ def main(argv=None):
     p.add_argument("--image-dir", default=None, help="write the JPEGs here instead of a temp folder (kept)")
     p.add_argument("--out", default=str(ROOT / "out" / "image_encoder.md"), help="Markdown results file")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads for everyone (default: torch's default)")
     args = p.parse_args(argv)
     if args.quick:
         args.n_images, args.repeats = 64, 1
@@ -291,12 +296,15 @@ def main(argv=None):
         tmp = folder = tempfile.mkdtemp(prefix="sktransfer-bench-img-")
     os.makedirs(folder, exist_ok=True)
     try:
+        if args.threads:
+            torch.set_num_threads(args.threads)
         paths, info = write_images(folder, args.n_images, args.seed)
+        load_before = os.getloadavg()
         sizes = np.array(info["sizes"])
         print(f"{len(paths)} JPEGs in {folder}: {info['bytes'] / 1e6:.1f} MB, "
               f"width {sizes[:, 0].min()}-{sizes[:, 0].max()} px, height {sizes[:, 1].min()}-{sizes[:, 1].max()} px; "
               f"from {', '.join(info['sources'])}")
-        print("machine:", machine())
+        print("machine:", machine(), "| load average:", " ".join(f"{v:.2f}" for v in load_before))
 
         net = lite0_net()
         loop_model = copy.deepcopy(net).eval()
@@ -346,6 +354,7 @@ def main(argv=None):
                     outputs.setdefault(name, np.asarray(out))
                     print(f"  repeat {r + 1}: {name:<10} {t:.2f} s", flush=True)
         clear_cache()
+        load_after = os.getloadavg()
 
         # ---- agreement of the features
         ref = outputs["sktransfer"]
@@ -357,26 +366,37 @@ def main(argv=None):
         scale = float(np.abs(ref).max())
 
         med = {k: statistics.median(v) for k, v in times.items()}
-        n = len(paths)
-        rows = [
-            ("sktransfer ImageEncoder, cache=False (cold)", "sktransfer", "1.00x (reference)"),
-            ("hand-written torchvision loop (batch 32, inference_mode)", "loop",
-             f"{med['loop'] / med['sktransfer']:.2f}x  (target >= 1.0x)"),
-        ]
-        if "embetter" in med:
-            rows.append(("embetter ImageLoader + TimmEncoder (per image)", "embetter",
-                         f"{med['embetter'] / med['sktransfer']:.2f}x  (target >= 3x)"))
-        rows += [
-            ("sktransfer cache=True, 1st call after clear_cache()", "sktransfer cache=True, 1st call",
-             f"{med['sktransfer cache=True, 1st call'] / med['sktransfer']:.2f}x"),
-            ("sktransfer cache=True, warm (all cache hits)", "sktransfer cache=True, warm",
-             f"{med['sktransfer'] / med['sktransfer cache=True, warm']:.0f}x faster than cold"),
-        ]
+        ref_t = times["sktransfer"]
 
-        header = f"| contender | time for {n} images, median of {args.repeats} | images/s | contender time / sktransfer cold time |"
-        lines = [header, "| --- | --- | --- | --- |"]
-        for label, key, ratio in rows:
-            lines.append(f"| {label} | {fmt_s(times[key])} | {n / med[key]:.1f} | {ratio} |")
+        def paired(key, invert=False):
+            """Median over repeats of the per-repeat ratio (same repeat, same load)."""
+            rs = [(a / b) if not invert else (b / a) for a, b in zip(times[key], ref_t)]
+            return statistics.median(rs), rs
+
+        n = len(paths)
+        rows = [("sktransfer ImageEncoder, cache=False (cold)", "sktransfer", None, "reference")]
+        rows.append(("hand-written torchvision loop (batch 32, inference_mode)", "loop", paired("loop"),
+                     "target >= 1.0x"))
+        if "embetter" in med:
+            rows.append(("embetter ImageLoader + TimmEncoder (per image)", "embetter", paired("embetter"),
+                         "target >= 3x"))
+        rows.append(("sktransfer cache=True, 1st call after clear_cache()", "sktransfer cache=True, 1st call",
+                     paired("sktransfer cache=True, 1st call"), ""))
+        rows.append(("sktransfer cache=True, warm (all cache hits)", "sktransfer cache=True, warm",
+                     paired("sktransfer cache=True, warm"),
+                     f"warm-cache time, not a cold run: {med['sktransfer'] / med['sktransfer cache=True, warm']:.0f}x "
+                     "less than cold"))
+
+        header = (f"| contender | time for {n} images: median of {args.repeats} (min, max) | images/s "
+                  "| contender / sktransfer cold: ratio of medians | median of per-repeat ratios [each repeat] | note |")
+        lines = [header, "| --- | --- | --- | --- | --- | --- |"]
+        for label, key, pr, note in rows:
+            if pr is None:
+                rm, each = "1.00x", "1.00x"
+            else:
+                rm = f"{med[key] / med['sktransfer']:.3g}x"
+                each = f"{pr[0]:.3g}x [" + ", ".join(f"{r:.3g}" for r in pr[1]) + "]"
+            lines.append(f"| {label} | {fmt_s(times[key])} | {n / med[key]:.1f} | {rm} | {each} | {note} |")
         table = "\n".join(lines)
 
         agree = [
@@ -395,7 +415,8 @@ def main(argv=None):
             "",
             f"Command: `{cmd.strip()}`",
             "",
-            f"Machine: {machine()}",
+            f"Machine: {machine()}. 1-minute load average {load_before[0]:.1f} before the timed runs and "
+            f"{load_after[0]:.1f} after them (the machine was shared: other processes were running).",
             "",
             "Versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()),
             "",

@@ -79,6 +79,9 @@ def parse_args(argv=None):
     p.add_argument("--cv", type=int, default=5, help="CV folds (default 5)")
     p.add_argument("--Cs", default="0.01,0.1,1,10,100,1000", help="LogisticRegression C grid (comma separated)")
     p.add_argument("--max-iter", type=int, default=1000, help="LogisticRegression max_iter (default 1000)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="pin every thread pool (torch intra-op, OpenMP, BLAS, tokenizers) to this many "
+                        "threads for all peers; 0 keeps the libraries' defaults (default 0)")
     p.add_argument("--skip-throughput", action="store_true", help="skip part 1")
     p.add_argument("--skip-gridsearch", action="store_true", help="skip part 2")
     p.add_argument("--quick", action="store_true",
@@ -329,9 +332,7 @@ def bench_gridsearch(args, path, X, y, results):
             log(f"  {dt:.1f}s")
         if r < args.skrub_gs_repeats:
             log(f"GridSearchCV skrub, run {r + 1} (slow: re-encodes every fold and reloads the model per fit)")
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FutureWarning)  # TextEncoder -> LLMEncoder rename
-                dt, skrub_gs = gs_run(skrub.TextEncoder(model_name=path, n_components=None, batch_size=bs))
+            dt, skrub_gs = gs_run(skrub.TextEncoder(model_name=path, n_components=None, batch_size=bs))
             skrub_t.append(dt)
             log(f"  {dt:.1f}s")
             if E_skrub is None:
@@ -364,7 +365,8 @@ def render(args, results):
     out.append(f"Command: `{results['command']}`  \n"
                f"Date: {results['date']}  \n"
                f"Machine: {results['machine']['cpu_cores']} CPU cores ({results['machine']['cpu']}), "
-               f"GPU: {results['machine']['gpu']}, torch threads: {results['machine']['torch_threads']}, "
+               f"GPU: {results['machine']['gpu']}, torch threads: {results['machine']['torch_threads']} "
+               f"(--threads {args.threads or 'default'}), "
                f"{results['machine']['platform']}  \n"
                f"Load average (1/5/15 min) at start: {results['loadavg_start']}, at end: {results['loadavg_end']}  \n"
                f"Model: all-MiniLM-L6-v2 from the local folder `{results['model_path']}` (every peer)  \n"
@@ -448,6 +450,14 @@ def render(args, results):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.threads:
+        # Before torch, numpy and tokenizers are imported, so their pools start at this size.
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "RAYON_NUM_THREADS"):
+            os.environ[var] = str(args.threads)
+        import torch
+
+        torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore", category=FutureWarning, message=r".*TextEncoder is deprecated.*")
     warnings.filterwarnings("ignore", message=r".*IProgress not found.*")
     try:
         import transformers

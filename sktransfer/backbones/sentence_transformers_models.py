@@ -1,5 +1,6 @@
 """sentence-transformers models (hub names or local folders) as Backbones."""
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -65,17 +66,35 @@ def _unavailable(name, exc=None):
     )
 
 
+@contextlib.contextmanager
+def _quiet_loading():
+    """Hide transformers' per-load "Loading weights" bar; restore it after."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
+        yield
+        return
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 def load_sentence_transformer(name_or_path, device="cpu"):
     """Load a SentenceTransformer without hanging when offline."""
     st_mod = require("sentence_transformers", "text backbones")
-    if os.path.isdir(name_or_path):
-        return st_mod.SentenceTransformer(str(name_or_path), device=device)
-    try:
-        return st_mod.SentenceTransformer(name_or_path, device=device, local_files_only=True)
-    except Exception as local_exc:  # noqa: BLE001 - hub errors come in many types
-        if not can_reach("https://huggingface.co"):
-            raise _unavailable(name_or_path, local_exc) from local_exc
-    return st_mod.SentenceTransformer(name_or_path, device=device)
+    with _quiet_loading():
+        if os.path.isdir(name_or_path):
+            return st_mod.SentenceTransformer(str(name_or_path), device=device)
+        try:
+            return st_mod.SentenceTransformer(name_or_path, device=device, local_files_only=True)
+        except Exception as local_exc:  # noqa: BLE001 - hub errors come in many types
+            if not can_reach("https://huggingface.co"):
+                raise _unavailable(name_or_path, local_exc) from local_exc
+        return st_mod.SentenceTransformer(name_or_path, device=device)
 
 
 def from_model(st, name, device="cpu", family="sentence-transformers"):
