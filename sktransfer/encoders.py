@@ -1,42 +1,15 @@
 """Pretrained encoders as scikit-learn transformers (feature extraction)."""
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from . import _cache
-from ._inputs import ImageSample, text_digest, validate_images, validate_text
+from ._features import compute_features
+from ._inputs import validate_images, validate_text
 from .backbones import get_backbone, model_modality, resolve_device
 
 __all__ = ["TextEncoder", "ImageEncoder"]
-
-
-def _batches(items, size):
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _prefetch(func, chunks, depth=2):
-    """Yield ``func(chunk)`` for each chunk, computing up to ``depth`` ahead.
-
-    Decoding and resizing images (PIL releases the GIL) overlaps with the
-    network's forward pass on the previous batch.
-    """
-    chunks = list(chunks)
-    if len(chunks) <= 1:
-        for chunk in chunks:
-            yield func(chunk)
-        return
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = [pool.submit(func, c) for c in chunks[:depth]]
-        for i in range(len(chunks)):
-            result = pending.pop(0).result()
-            if i + depth < len(chunks):
-                pending.append(pool.submit(func, chunks[i + depth]))
-            yield result
 
 
 class _BaseEncoder(TransformerMixin, BaseEstimator):
@@ -171,41 +144,11 @@ class _BaseEncoder(TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = []
         return tags
 
-    # -- the embedding loop -------------------------------------------------
-    def _samples(self, column):
-        raise NotImplementedError
-
     def _embed(self, backbone, column):
-        """Features of every row, through the cache, each distinct sample once."""
-        from tqdm.auto import tqdm
-
-        stores = _cache.stores_for(self.cache)
-        n = len(column)
-        out = np.empty((n, self.embedding_dim_), dtype=np.float32)
-        prefix = f"{backbone.identity}:{self.layer_}:"
-        chunk = n if self._modality == "text" else max(self.batch_size * 8, 256)
-        bar = tqdm(total=n, disable=not self.verbose, desc=f"{type(self).__name__}({self.model})", unit=self._modality)
-        try:
-            for start in range(0, n, chunk):
-                rows = range(start, min(n, start + chunk))
-                samples = self._samples(column, rows)
-                keys = [prefix + s.key for s in samples]
-                found = _cache.lookup(stores, dict.fromkeys(keys))
-                todo = {}
-                for key, sample in zip(keys, samples):
-                    if key not in found and key not in todo:
-                        todo[key] = sample
-                bar.update(len(keys) - len(todo))
-                for batch_keys, feats in self._compute(backbone, todo):
-                    for key, row in zip(batch_keys, feats):
-                        found[key] = row
-                        _cache.store(stores, key, row)
-                    bar.update(len(batch_keys))
-                for i, key in zip(rows, keys):
-                    out[i] = found[key]
-        finally:
-            bar.close()
-        return out
+        return compute_features(
+            backbone, column, layer=self.layer_, batch_size=self.batch_size, cache=self.cache,
+            verbose=self.verbose, estimator=type(self).__name__,
+        )
 
 
 class TextEncoder(_BaseEncoder):
@@ -270,17 +213,6 @@ class TextEncoder(_BaseEncoder):
     def _validate_X(self, X):
         return validate_text(X, type(self).__name__)
 
-    def _samples(self, column, rows):
-        return [_TextSample(column.values[i]) for i in rows]
-
-    def _compute(self, backbone, todo):
-        # Longest first, like sentence-transformers: batches of similar
-        # length waste less padding.
-        keys = sorted(todo, key=lambda k: -len(todo[k].text))
-        for batch_keys in _batches(keys, self.batch_size):
-            features = backbone.tokenize([todo[k].text for k in batch_keys])
-            yield batch_keys, backbone.embed(features)
-
     def _postprocess(self, out):
         if self.normalize:
             norms = np.linalg.norm(out, axis=1, keepdims=True)
@@ -291,14 +223,6 @@ class TextEncoder(_BaseEncoder):
         tags = super().__sklearn_tags__()
         tags.input_tags.string = True
         return tags
-
-
-class _TextSample:
-    __slots__ = ("text", "key")
-
-    def __init__(self, text):
-        self.text = text
-        self.key = text_digest(text)
 
 
 class ImageEncoder(_BaseEncoder):
@@ -370,16 +294,3 @@ class ImageEncoder(_BaseEncoder):
 
     def _validate_X(self, X):
         return validate_images(X, type(self).__name__)
-
-    def _samples(self, column, rows):
-        return [ImageSample(column.values[i], column.row(i)) for i in rows]
-
-    def _compute(self, backbone, todo):
-        keys = list(todo)
-        name = type(self).__name__
-
-        def prepare(batch_keys):
-            return batch_keys, backbone.prepare_images([todo[k].load(name) for k in batch_keys])
-
-        for batch_keys, batch in _prefetch(prepare, _batches(keys, self.batch_size)):
-            yield batch_keys, backbone.embed(batch, layer=self.layer_)

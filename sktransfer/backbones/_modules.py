@@ -51,11 +51,16 @@ class BlockNet(nn.Module):
     def forward(self, x, layer=None):
         last = len(self.blocks) - 1
         stop = last if layer is None else layer
-        for block in self.blocks[: stop + 1]:
-            x = block(x)
+        x = self.run_blocks(x, 0, stop)
         if stop == last:
             return self.pool(x)
         return global_pool(x)
+
+    def run_blocks(self, x, start, stop):
+        """Raw output of blocks ``start`` .. ``stop`` (inclusive) applied to x."""
+        for block in self.blocks[start : stop + 1]:
+            x = block(x)
+        return x
 
 
 class ViTStem(nn.Module):

@@ -208,8 +208,12 @@ class Backbone:
         torch = require("torch")
         return torch.stack([self.preprocess.to_uint8_tensor(im) for im in images])
 
-    def embed(self, batch, layer=None):
-        """Pooled features of a prepared batch as float32 ndarray (n, dim)."""
+    def embed(self, batch, layer=None, pooled=True):
+        """Features of a prepared batch as a float32 ndarray.
+
+        Pooled (n, dim) by default; with ``pooled=False`` the raw output of
+        block ``layer`` (images only), e.g. (n, c, h, w).
+        """
         torch = require("torch")
         with self._lock, torch.inference_mode():
             self.net.eval()
@@ -219,12 +223,12 @@ class Backbone:
                 if self.device == "cpu":
                     # NHWC convolutions are ~25% faster on CPU for these nets.
                     x = x.contiguous(memory_format=torch.channels_last)
-                out = self.net(x, layer=layer)
+                out = self.net(x, layer=layer) if pooled else self.net.run_blocks(x, 0, layer)
             else:
                 feats = {k: v.to(self.device) if hasattr(v, "to") else v for k, v in batch.items()}
                 out = self.net(feats)
             self.n_forwarded += out.shape[0]
-            return out.float().cpu().numpy()
+            return out.float().contiguous().cpu().numpy()
 
     def output_dim(self, layer=None):
         """Dimension of the pooled features at ``layer`` (one dummy forward)."""
