@@ -3,11 +3,16 @@
 from ._cache import cache_info, clear_cache, set_cache_limit
 from .backbones import WeightsUnavailableError
 from .encoders import ImageEncoder, TextEncoder
+from .finetune import ImageClassifier, ImageRegressor, TextClassifier, TextRegressor
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ImageClassifier",
     "ImageEncoder",
+    "ImageRegressor",
+    "TextClassifier",
+    "TextRegressor",
     "TextEncoder",
     "WeightsUnavailableError",
     "cache_info",

@@ -145,6 +145,11 @@ class SentenceTransformerNet(nn.Module):
         get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         self.dim = get_dim()
 
+    def tokenize(self, texts):
+        # sentence-transformers >= 6 renamed tokenize() to preprocess().
+        prepare = getattr(self.model, "preprocess", None) or self.model.tokenize
+        return {k: v for k, v in prepare(list(texts)).items() if torch.is_tensor(v)}
+
     def forward(self, features, layer=None):
         if layer is not None and layer != len(self.blocks) - 1:
             raise ValueError("text backbones only give sentence embeddings of the last layer")
@@ -165,6 +170,13 @@ class TinyTextNet(nn.Module):
             self.proj.bias.zero_()
         self.blocks = nn.ModuleList([self.embed, self.proj])
         self.dim = dim
+
+    def tokenize(self, texts):
+        ids, offsets = [], []
+        for text in texts:
+            offsets.append(len(ids))
+            ids.extend(text.encode("utf-8")[:256] or b"\0")
+        return {"input_ids": torch.tensor(ids, dtype=torch.long), "offsets": torch.tensor(offsets, dtype=torch.long)}
 
     def forward(self, features, layer=None):
         x = self.embed(features["input_ids"], features["offsets"])

@@ -160,14 +160,13 @@ class Backbone:
     """
 
     def __init__(self, *, name, family, modality, net, block_names, preprocess=None,
-                 tokenize=None, device="cpu", arch=None, weights_tag=None):
+                 device="cpu", arch=None, weights_tag=None):
         self.name = name
         self.family = family
         self.modality = modality
         self.net = net
         self.block_names = list(block_names)
         self.preprocess = preprocess
-        self.tokenize = tokenize
         self.device = device
         self.arch = arch or name
         self.weights_tag = weights_tag
@@ -202,6 +201,10 @@ class Backbone:
             f"layer={layer!r} is out of range for {self.name!r}, which has {n} blocks "
             f"(0..{n - 1}, negative counts from the top): {self.block_names}."
         )
+
+    def tokenize(self, texts):
+        """Texts -> the text network's input features (a dict of tensors)."""
+        return self.net.tokenize(texts)
 
     def prepare_images(self, images):
         """RGB PIL images -> uint8 batch tensor (normalised later, on the device)."""

@@ -105,19 +105,13 @@ def from_model(st, name, device="cpu", family="sentence-transformers"):
                             getattr(st[1], "get_config_dict", dict)() if len(st) > 1 else None))
     net.to(device).eval()
 
-    # sentence-transformers >= 6 renamed tokenize() to preprocess().
-    prepare = getattr(st, "preprocess", None) or st.tokenize
-
-    def tokenize(texts):
-        return prepare(list(texts))
-
     return Backbone(
         name=name,
         family=family,
         modality="text",
         net=net,
         block_names=[n for n, _ in blocks],
-        tokenize=tokenize,
+       
         device=device,
         arch=type(getattr(st[0], "auto_model", st[0])).__name__,
     )

@@ -13,20 +13,10 @@ TINY_CNN = "sktransfer/tiny-cnn"
 
 
 def build_tiny_text(weights="DEFAULT", device="cpu"):
-    torch = require("torch")
     m = require("sktransfer.backbones._modules")
     net = m.TinyTextNet(seed=0 if weights is not None else 1).to(device).eval()
-
-    def tokenize(texts):
-        ids, offsets = [], []
-        for text in texts:
-            offsets.append(len(ids))
-            data = text.encode("utf-8")[:256] or b"\0"
-            ids.extend(data)
-        return {"input_ids": torch.tensor(ids, dtype=torch.long), "offsets": torch.tensor(offsets, dtype=torch.long)}
-
     return Backbone(name=TINY_TEXT, family="testing", modality="text", net=net,
-                    block_names=["embed", "proj"], tokenize=tokenize, device=device)
+                    block_names=["embed", "proj"], device=device)
 
 
 def build_tiny_cnn(weights="DEFAULT", device="cpu"):

@@ -1,0 +1,542 @@
+"""Fine-tuning pretrained networks as scikit-learn estimators (on skorch)."""
+
+import copy
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.preprocessing import LabelEncoder, StandardScaler
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import check_is_fitted
+
+from . import _freeze
+from ._deps import require
+from ._features import compute_features, samples_for
+from ._inputs import validate_images, validate_text
+from .backbones import get_backbone, model_modality, resolve_device
+from ._cache import validate_cache_param
+
+__all__ = ["ImageClassifier", "ImageRegressor", "TextClassifier", "TextRegressor"]
+
+# skorch's prefixed parameters, passed through to the skorch net.
+_SKORCH_PREFIXES = ("module__", "optimizer__", "criterion__", "iterator_train__", "iterator_valid__",
+                    "callbacks__", "dataset__")
+_OPTIMIZERS = {"adamw": "AdamW", "adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop"}
+
+
+def _store_params(estimator, params):
+    """Store an ``__init__``'s arguments unchanged, skorch-prefixed kwargs included."""
+    params = dict(params)
+    params.pop("self")
+    params.pop("__class__", None)
+    kwargs = params.pop("kwargs", {})
+    for key, value in {**params, **kwargs}.items():
+        setattr(estimator, key, value)
+
+
+class _FineTuner(BaseEstimator):
+    """Shared fit/predict of the four fine-tuning estimators."""
+
+    _modality = None
+    _is_classifier = False
+
+    # -- skorch-style prefixed parameters -------------------------------------
+    def _prefixed(self):
+        return {k: v for k, v in vars(self).items() if k.startswith(_SKORCH_PREFIXES)}
+
+    def get_params(self, deep=True):
+        params = super().get_params(deep=deep)
+        params.update(self._prefixed())
+        return params
+
+    def set_params(self, **params):
+        prefixed = {k: v for k, v in params.items() if k.startswith(_SKORCH_PREFIXES)}
+        for key, value in prefixed.items():
+            setattr(self, key, value)
+        return super().set_params(**{k: v for k, v in params.items() if k not in prefixed})
+
+    def _check_params(self):
+        bad = [k for k in vars(self) if "__" in k and not k.startswith(_SKORCH_PREFIXES)]
+        if bad:
+            raise ValueError(f"Unknown parameter(s) {bad}; prefixed parameters must start with one of {_SKORCH_PREFIXES}.")
+        validate_cache_param(self.cache)
+        modality = model_modality(self.model)
+        if modality != self._modality:
+            raise ValueError(f"model={self.model!r} is a {modality} model; {type(self).__name__} needs a {self._modality} model.")
+        for name in ("max_epochs", "batch_size", "patience"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}.")
+        if not 0 < self.validation_fraction < 1:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}.")
+        if self._augment() not in (True, False, None, "flip"):
+            raise ValueError(f'augment must be True, False or "flip", got {self._augment()!r}.')
+
+    def _weights(self):
+        return getattr(self, "weights", "DEFAULT")  # text models take no weights parameter
+
+    def _augment(self):
+        return getattr(self, "augment", False)
+
+    # -- data -------------------------------------------------------------------
+    def _validate_X(self, X):
+        validate = validate_text if self._modality == "text" else validate_images
+        return validate(X, type(self).__name__)
+
+    def _optimizer_class(self):
+        torch = require("torch")
+        if isinstance(self.optimizer, str):
+            try:
+                return getattr(torch.optim, _OPTIMIZERS[self.optimizer.lower()])
+            except KeyError:
+                raise ValueError(f"optimizer must be one of {sorted(_OPTIMIZERS)} or a torch.optim class, got {self.optimizer!r}.") from None
+        return self.optimizer
+
+    def _train_split(self, n_samples, y_fit):
+        skorch = require("skorch")
+        if self.train_split != "auto":
+            return self.train_split
+        if not self.early_stopping:
+            return None
+        n_valid = int(np.ceil(n_samples * self.validation_fraction))
+        stratified = self._is_classifier and not getattr(self, "multilabel_", False)
+        if stratified:
+            counts = np.bincount(y_fit)
+            n_classes = len(counts)
+            if n_valid < n_classes or counts.min() < 2 or n_samples - n_valid < n_classes:
+                raise ValueError(
+                    f"{type(self).__name__}: early stopping holds out validation_fraction={self.validation_fraction} "
+                    f"of the {n_samples} samples ({n_valid}) in a stratified split, which needs at least one "
+                    f"validation sample and two samples per class ({n_classes} classes; the rarest has "
+                    f"{counts.min()}). Give more samples, raise validation_fraction, or set early_stopping=False."
+                )
+        elif n_valid < 2 or n_samples - n_valid < 2:
+            raise ValueError(
+                f"{type(self).__name__}: early stopping holds out validation_fraction={self.validation_fraction} "
+                f"of {n_samples} samples ({n_valid}); at least 2 are needed on each side. Give more samples, "
+                "raise validation_fraction, or set early_stopping=False."
+            )
+        return skorch.dataset.ValidSplit(self.validation_fraction, stratified=stratified,
+                                         random_state=self.random_state)
+
+    # -- network ------------------------------------------------------------------
+    def _plan(self, backbone):
+        """Which blocks train, which stay frozen, and whether the frozen ones are cached."""
+        n_blocks = backbone.n_blocks
+        first, last = _freeze.schedule(self.n_trainable_blocks, n_blocks, self.unfreeze_every, self.max_epochs)
+        always_frozen = n_blocks - last
+        if not self.cache or always_frozen == 0:
+            cached = 0
+        elif self._modality == "text":
+            # Token-level outputs of frozen transformer layers are not cached
+            # (yet): only the fully frozen case, a head on sentence embeddings.
+            cached = n_blocks if last == 0 else 0
+        else:
+            cached = 0 if self._augment() else always_frozen
+        return first, last, cached
+
+    def _inputs(self, backbone, column, training):
+        """What the skorch module takes: cached features, or a dataset of raw samples."""
+        rt = require("sktransfer._torch_finetune")
+        if self.cached_blocks_:
+            layer = self.cached_blocks_ - 1
+            pooled = self.cached_blocks_ == backbone.n_blocks
+            return compute_features(backbone, column, layer=layer, pooled=pooled, batch_size=self.batch_size,
+                                    cache=self.cache, verbose=self.verbose, estimator=type(self).__name__)
+        samples = samples_for(column, self._modality)
+        transform = None
+        if self._modality == "image":
+            transform = rt.ImageTransform(backbone.preprocess, self._augment() if training else False)
+        return rt.SampleDataset(samples, image_transform=transform)
+
+    def _build_module(self, backbone, n_outputs):
+        rt = require("sktransfer._torch_finetune")
+        torch = require("torch")
+        head_kwargs = {k[len("module__"):]: v for k, v in self._prefixed().items() if k.startswith("module__")}
+        unknown = set(head_kwargs) - {"hidden", "dropout"}
+        if unknown:
+            raise ValueError(f"module__ parameters configure the new head: hidden, dropout; got {sorted(unknown)}.")
+        head = rt.Head(backbone.output_dim(), n_outputs, **head_kwargs)
+        n_blocks = backbone.n_blocks
+        first = self.trainable_schedule_[0]
+        if self.cached_blocks_ == n_blocks:
+            return rt.CachedHeadNet(head)
+        net = copy.deepcopy(backbone.net).to("cpu")
+        if self._modality == "text":
+            return rt.TextTransferNet(net, head, n_frozen=n_blocks - first)
+        start = self.cached_blocks_
+        blocks = list(net.blocks)[start:]
+        norm = None
+        if start == 0:
+            p = backbone.preprocess
+            norm = rt.InputNorm(p.mean, p.std)
+        del torch
+        return rt.ImageTransferNet(blocks, net.pool, head, n_frozen=len(blocks) - first, norm=norm)
+
+    def _param_groups(self, module):
+        """Layer-wise learning rates for the blocks the module may train."""
+        n = len(module.blocks)
+        scales = _freeze.block_lr_scales(n, self.backbone_lr_scale, self.layer_decay)
+        groups = [(f"blocks.{i}.*", {"lr": self.lr * s}) for i, s in enumerate(scales)]
+        if n:
+            groups.append(("pool.*", {"lr": self.lr * self.backbone_lr_scale}))
+            groups.append(("encoder.*", {"lr": self.lr * scales[0]}))
+        return groups
+
+    def _callbacks(self, n_module_blocks):
+        rt = require("sktransfer._torch_finetune")
+        skorch = require("skorch")
+        cbs = [("warmup_cosine", rt.WarmupCosine(self.warmup_fraction))]
+        first, last = self.trainable_schedule_
+        if self.unfreeze_every is not None and last > first:
+            cbs.append(("unfreeze", rt.GradualUnfreezing(first, last, self.unfreeze_every, 0)))
+        if self.train_split_ is not None and self.early_stopping:
+            cbs.append(("early_stopping", skorch.callbacks.EarlyStopping(
+                patience=self.patience, load_best=True, sink=lambda *a: None)))
+        if self.verbose:
+            cbs.append(("progress", skorch.callbacks.ProgressBar()))
+        for i, cb in enumerate(self.callbacks or []):
+            cbs.append(cb if isinstance(cb, tuple) else (f"user_{i}", cb))
+        return cbs
+
+    # -- fit / predict -----------------------------------------------------------
+    def _fit(self, X, y_fit, n_outputs, criterion, extra_net_kwargs):
+        torch = require("torch")
+        rt = require("sktransfer._torch_finetune")
+        column = self._validate_X(X)
+        device = resolve_device(self.device)
+        backbone = get_backbone(self.model, weights=self._weights(), device=device)
+        self.backbone_identity_ = backbone.identity
+        self.block_names_ = list(backbone.block_names)
+        first, last, cached = self._plan(backbone)
+        self.trainable_schedule_ = (first, last)
+        self.n_trainable_blocks_ = first
+        self.cached_blocks_ = cached
+        self.train_split_ = self._train_split(len(column), y_fit)
+        self.n_features_in_ = 1
+        if hasattr(X, "columns"):
+            self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+
+        seed = None if self.random_state is None else int(np.random.RandomState(self.random_state).randint(2**31))
+        devices = [torch.cuda.current_device()] if device.startswith("cuda") else []
+        with torch.random.fork_rng(devices=devices, enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(seed)
+            module = self._build_module(backbone, n_outputs)
+            inputs = self._inputs(backbone, column, training=True)
+            kwargs = {k: v for k, v in self._prefixed().items() if not k.startswith("module__")}
+            kwargs.setdefault("optimizer__param_groups", self._param_groups(module))
+            if self._optimizer_class() is torch.optim.AdamW:
+                kwargs.setdefault("optimizer__weight_decay", 0.01)
+            kwargs.setdefault("iterator_train__shuffle", True)
+            if device.startswith("cuda"):
+                kwargs.setdefault("iterator_train__pin_memory", True)
+                kwargs.setdefault("iterator_valid__pin_memory", True)
+            if self._modality == "text" and not self.cached_blocks_:
+                collate = rt.TextCollate(module.encoder)
+                kwargs.setdefault("iterator_train__collate_fn", collate)
+                kwargs.setdefault("iterator_valid__collate_fn", collate)
+            net_cls = rt.TransferNetClassifier if self._is_classifier else rt.TransferNetRegressor
+            net = net_cls(
+                module=module, criterion=criterion, optimizer=self._optimizer_class(), lr=self.lr,
+                max_epochs=self.max_epochs, batch_size=self.batch_size, train_split=self.train_split_,
+                callbacks=self._callbacks(len(module.blocks)), device=device, verbose=int(bool(self.verbose)),
+                **extra_net_kwargs, **kwargs,
+            )
+            net.amp_ = device.startswith("cuda")
+            if isinstance(inputs, np.ndarray):
+                inputs = inputs
+            else:
+                inputs.y = y_fit
+            net.fit(inputs, y_fit)
+        self.net_ = net
+        self.history_ = net.history
+        return self
+
+    def _forward(self, X):
+        check_is_fitted(self, "net_")
+        column = self._validate_X(X)
+        if self.cached_blocks_:
+            backbone = get_backbone(self.model, weights=self._weights(), device=resolve_device(self.device))
+            if backbone.identity != self.backbone_identity_:
+                raise RuntimeError(f"The weights of {self.model!r} differ from those {type(self).__name__} was fitted with.")
+        else:
+            backbone = get_backbone(self.model, weights=self._weights(), device="cpu") if self._modality == "image" else None
+        if self.cached_blocks_:
+            inputs = self._inputs(backbone, column, training=False)
+        else:
+            rt = require("sktransfer._torch_finetune")
+            samples = samples_for(column, self._modality)
+            transform = rt.ImageTransform(backbone.preprocess, False) if backbone is not None else None
+            inputs = rt.SampleDataset(samples, image_transform=transform)
+        return self.net_.predict_proba(inputs)
+
+    def _fit_checks(self, X, y):
+        self._check_params()
+        if y is None:
+            raise ValueError(f"{type(self).__name__} needs y: it learns a supervised task.")
+        n = len(X) if hasattr(X, "__len__") else None
+        if n is not None and len(y) != n:
+            raise ValueError(f"{type(self).__name__}: X has {n} rows but y has {len(y)} entries; they must have the same length.")
+
+
+class _ClassifierMixin(ClassifierMixin):
+    _is_classifier = True
+
+    def fit(self, X, y):
+        """Fine-tune on texts or images X with labels y.
+
+        Parameters
+        ----------
+        X : texts or images (see the class docstring)
+        y : array-like of shape (n_samples,) with any label type, or a 2-D
+            binary indicator matrix (n_samples, n_labels) for multi-label.
+
+        Returns
+        -------
+        self
+        """
+        torch = require("torch")
+        self._fit_checks(X, y)
+        y_arr = np.asarray(y)
+        kind = type_of_target(y_arr)
+        self.multilabel_ = kind == "multilabel-indicator"
+        if self.multilabel_:
+            self.classes_ = np.arange(y_arr.shape[1])
+            y_fit = y_arr.astype(np.float32)
+            criterion = torch.nn.BCEWithLogitsLoss
+            extra = {}
+            n_out = y_arr.shape[1]
+        else:
+            if y_arr.ndim != 1:
+                raise ValueError(f"{type(self).__name__}: y must be 1-D labels or a 2-D binary indicator matrix; got shape {y_arr.shape} ({kind}).")
+            self._label_encoder = LabelEncoder().fit(y_arr)
+            self.classes_ = self._label_encoder.classes_
+            if len(self.classes_) < 2:
+                raise ValueError(f"{type(self).__name__}: y has a single class ({self.classes_[0]!r}); at least 2 are needed.")
+            y_fit = self._label_encoder.transform(y_arr).astype(np.int64)
+            criterion = torch.nn.CrossEntropyLoss
+            extra = {"classes": list(range(len(self.classes_)))}
+            n_out = len(self.classes_)
+            weight = self._class_weights(y_fit)
+            if weight is not None:
+                extra["criterion__weight"] = torch.tensor(weight, dtype=torch.float32)
+        return self._fit(X, y_fit, n_out, criterion, extra)
+
+    def _class_weights(self, y_fit):
+        from sklearn.utils.class_weight import compute_class_weight
+
+        cw = getattr(self, "class_weight", None)
+        if cw is None:
+            return None
+        if cw != "balanced" and not isinstance(cw, dict):
+            raise ValueError(f'class_weight must be None, "balanced" or a dict, got {cw!r}.')
+        if isinstance(cw, dict):
+            unknown = set(cw) - set(self.classes_)
+            if unknown:
+                raise ValueError(f"class_weight has labels {sorted(map(str, unknown))} that are not in y.")
+        return compute_class_weight(cw, classes=self.classes_, y=self.classes_[y_fit])
+
+    def predict_proba(self, X):
+        """Class probabilities, columns in the order of ``classes_``."""
+        return self._forward(X).astype(np.float64)
+
+    def predict(self, X):
+        """Predicted labels (a binary indicator matrix for multi-label y)."""
+        proba = self.predict_proba(X)
+        if self.multilabel_:
+            return (proba >= 0.5).astype(int)
+        return self.classes_[proba.argmax(axis=1)]
+
+
+class _RegressorMixin(RegressorMixin):
+    def fit(self, X, y):
+        """Fine-tune on texts or images X with real-valued targets y.
+
+        Parameters
+        ----------
+        X : texts or images (see the class docstring)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Scaled to zero mean and unit variance inside; predictions are on
+            the original scale.
+
+        Returns
+        -------
+        self
+        """
+        torch = require("torch")
+        self._fit_checks(X, y)
+        y_arr = np.asarray(y, dtype=np.float64)
+        if y_arr.ndim not in (1, 2) or not np.isfinite(y_arr).all():
+            raise ValueError(f"{type(self).__name__}: y must be finite numbers of shape (n,) or (n, n_outputs); got shape {y_arr.shape}.")
+        self._y_1d = y_arr.ndim == 1
+        y2 = y_arr.reshape(len(y_arr), -1)
+        self._y_scaler = StandardScaler().fit(y2)
+        y_fit = self._y_scaler.transform(y2).astype(np.float32)
+        return self._fit(X, y_fit, y2.shape[1], torch.nn.MSELoss, {})
+
+    def predict(self, X):
+        """Predictions on the scale of the training targets."""
+        out = self._y_scaler.inverse_transform(self._forward(X).astype(np.float64))
+        return out[:, 0] if self._y_1d else out
+
+
+_DOC_COMMON = """
+    Parameters
+    ----------
+    model : str
+        Model name, as for the encoders (torchvision names, ``"efficientnet_lite0"``,
+        sentence-transformers names or folders, ``"all-MiniLM-L6-v2"``).
+    weights : str, path or None, default="DEFAULT"
+        Pretrained weights (image models; torchvision terms). None gives the same
+        architecture from scratch: the baseline that shows what pretraining adds.
+    n_trainable_blocks : int or "all", default=0
+        Freeze depth, counted from the top: 0 trains only the new head (a linear
+        probe), k the top k blocks and the head, "all" every block (weight
+        initialisation). Frozen blocks stay in eval mode (BatchNorm statistics
+        untouched). When the frozen blocks' input is not augmented, their
+        outputs are computed once through the shared cache.
+    max_epochs, lr, batch_size, optimizer, callbacks, train_split, device
+        As in skorch. ``lr`` is the head's learning rate; ``optimizer`` is
+        "adamw" (default, weight decay 0.01), "adam", "sgd", "rmsprop" or a
+        torch.optim class. ``train_split="auto"`` holds out
+        ``validation_fraction`` (stratified for classifiers) when
+        ``early_stopping``. ``device="auto"`` picks CUDA, MPS, then CPU; on
+        CUDA training uses bfloat16 autocast and pinned memory.
+    backbone_lr_scale : float, default=0.1
+        The top trainable block's learning rate relative to ``lr``.
+    layer_decay : float, default=0.8
+        Each block below trains at ``layer_decay`` times the rate of the one
+        above (layer-wise learning-rate decay).
+    warmup_fraction : float, default=0.1
+        Linear warm-up over this fraction of the steps, then cosine decay.
+    unfreeze_every : int or None, default=None
+        Gradual unfreezing: one more block becomes trainable every this many epochs.
+    early_stopping : bool, default=True
+        Stop when the validation loss has not improved for ``patience``
+        epochs and restore the best weights.
+    patience : int, default=3
+    validation_fraction : float, default=0.1
+    cache : bool or str, default=True
+        The shared feature cache (see the encoders).
+    random_state : int or None, default=None
+        Seeds weight initialisation, shuffling, dropout and the validation
+        split, without touching the global RNG.
+    verbose : bool, default=False
+        Epoch table and progress bar.
+    **kwargs
+        skorch's prefixed parameters: ``module__hidden`` / ``module__dropout``
+        (the new head's hidden units and dropout), ``optimizer__*``,
+        ``criterion__*``, ``iterator_train__*``, ``iterator_valid__*``,
+        ``callbacks__*``.
+"""
+
+
+class ImageClassifier(_ClassifierMixin, _FineTuner):
+    __doc__ = """Fine-tune a pretrained image network to classify images.
+
+    X takes what :class:`~sktransfer.ImageEncoder` takes (paths, PIL images,
+    uint8 arrays). Training images are augmented (``augment``); evaluation
+    uses the weights' own preprocessing.
+""" + _DOC_COMMON + """    augment : bool or "flip", default=True
+        Random resized crops and colour jitter on training images; "flip"
+        adds horizontal flips; False turns augmentation off (and lets frozen
+        blocks be cached).
+    class_weight : None, "balanced" or dict, default=None
+
+    Attributes
+    ----------
+    classes_ : ndarray
+    net_ : skorch.NeuralNetClassifier
+    history_ : skorch.History
+    n_trainable_blocks_ : int
+    cached_blocks_ : int
+        How many lower blocks ran once, through the cache, instead of every epoch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktransfer import ImageClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.integers(0, 255, (40, 20, 20), dtype=np.uint8)
+    >>> y = np.array(["cat", "dog"] * 20)
+    >>> clf = ImageClassifier(model="sktransfer/tiny-cnn", n_trainable_blocks=1, augment=False,
+    ...                       max_epochs=2, random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:3]).shape, clf.cached_blocks_
+    ((3, 2), 2)
+    """
+    _modality = "image"
+
+    def __init__(self, model="efficientnet_lite0", *, weights="DEFAULT", n_trainable_blocks=0, augment=True,
+                 class_weight=None, max_epochs=10, lr=1e-3, batch_size=32, optimizer="adamw", backbone_lr_scale=0.1,
+                 layer_decay=0.8, warmup_fraction=0.1, unfreeze_every=None, early_stopping=True, patience=3,
+                 validation_fraction=0.1, train_split="auto", callbacks=None, cache=True, device="auto",
+                 random_state=None, verbose=False, **kwargs):
+        _store_params(self, locals())
+
+
+class ImageRegressor(_RegressorMixin, _FineTuner):
+    __doc__ = """Fine-tune a pretrained image network to predict numbers.
+""" + _DOC_COMMON + """    augment : bool or "flip", default=True
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktransfer import ImageRegressor
+    >>> X = np.random.default_rng(0).integers(0, 255, (30, 20, 20), dtype=np.uint8)
+    >>> reg = ImageRegressor(model="sktransfer/tiny-cnn", max_epochs=2, random_state=0)
+    >>> reg.fit(X, X.mean(axis=(1, 2))).predict(X[:2]).shape
+    (2,)
+    """
+    _modality = "image"
+
+    def __init__(self, model="efficientnet_lite0", *, weights="DEFAULT", n_trainable_blocks=0, augment=True,
+                 max_epochs=10, lr=1e-3, batch_size=32, optimizer="adamw", backbone_lr_scale=0.1, layer_decay=0.8,
+                 warmup_fraction=0.1, unfreeze_every=None, early_stopping=True, patience=3, validation_fraction=0.1,
+                 train_split="auto", callbacks=None, cache=True, device="auto", random_state=None, verbose=False,
+                 **kwargs):
+        _store_params(self, locals())
+
+
+class TextClassifier(_ClassifierMixin, _FineTuner):
+    __doc__ = """Fine-tune a pretrained sentence-transformers model to classify texts.
+
+    Texts are tokenised per batch with dynamic padding and the model's
+    truncation length.
+""" + _DOC_COMMON + """    class_weight : None, "balanced" or dict, default=None
+
+    Examples
+    --------
+    >>> from sktransfer import TextClassifier
+    >>> X = ["loved it", "hated it", "great film", "awful film"] * 5
+    >>> y = ["pos", "neg", "pos", "neg"] * 5
+    >>> clf = TextClassifier(model="sktransfer/tiny-text", max_epochs=2, random_state=0).fit(X, y)
+    >>> clf.classes_.tolist(), clf.predict(["loved it"]).shape
+    (['neg', 'pos'], (1,))
+    """
+    _modality = "text"
+
+    def __init__(self, model="all-MiniLM-L6-v2", *, n_trainable_blocks=0, class_weight=None, max_epochs=10, lr=1e-3,
+                 batch_size=32, optimizer="adamw", backbone_lr_scale=0.1, layer_decay=0.8, warmup_fraction=0.1,
+                 unfreeze_every=None, early_stopping=True, patience=3, validation_fraction=0.1, train_split="auto",
+                 callbacks=None, cache=True, device="auto", random_state=None, verbose=False, **kwargs):
+        _store_params(self, locals())
+
+
+class TextRegressor(_RegressorMixin, _FineTuner):
+    __doc__ = """Fine-tune a pretrained sentence-transformers model to predict numbers.
+""" + _DOC_COMMON + """
+    Examples
+    --------
+    >>> from sktransfer import TextRegressor
+    >>> X = ["one", "two two", "three three three"] * 5
+    >>> reg = TextRegressor(model="sktransfer/tiny-text", max_epochs=2, random_state=0)
+    >>> reg.fit(X, [len(t) for t in X]).predict(["two two"]).shape
+    (1,)
+    """
+    _modality = "text"
+
+    def __init__(self, model="all-MiniLM-L6-v2", *, n_trainable_blocks=0, max_epochs=10, lr=1e-3, batch_size=32,
+                 optimizer="adamw", backbone_lr_scale=0.1, layer_decay=0.8, warmup_fraction=0.1,
+                 unfreeze_every=None, early_stopping=True, patience=3, validation_fraction=0.1, train_split="auto",
+                 callbacks=None, cache=True, device="auto", random_state=None, verbose=False, **kwargs):
+        _store_params(self, locals())
