@@ -17,8 +17,11 @@ hand-written torchvision loop
     ``torch.inference_mode()``, ``torch.cat`` of the outputs. ``model`` is a
     deep copy of ``get_backbone("efficientnet_lite0").net`` (same weights).
 embetter (per image)
-    embetter 0.9.1's own ``make_pipeline(ImageLoader(), TimmEncoder(...))``,
-    unmodified. Its ``TimmEncoder`` needs ``timm`` (not installed here, and its
+    embetter 0.9.1's own ``ImageLoader(convert="RGB")`` followed by
+    ``TimmEncoder(name="efficientnet_lite0")``, unmodified; their
+    ``transform`` methods are chained by hand because under scikit-learn 1.9
+    ``make_pipeline(...).transform`` raises NotFittedError (embetter's
+    stateless steps set no fitted attributes). Its ``TimmEncoder`` needs ``timm`` (not installed here, and its
     pretrained weights cannot be downloaded), so before embetter is imported a
     minimal stand-in ``timm`` module is put in ``sys.modules``:
     ``timm.create_model(name, pretrained=True, num_classes=0)`` returns a deep
@@ -45,7 +48,8 @@ Timing
 ------
 Each repeat runs every contender once on the whole list; the order of the
 contenders rotates between repeats. Reported: median (and min/max) over the
-repeats, and ratios of medians. Every contender is warmed up first on a few
+repeats, ratios of medians, and the median of the per-repeat ratios (each
+ratio taken within one repeat, so under the same background load). Every contender is warmed up first on a few
 images (model load, oneDNN kernel selection); model loading is not timed for
 anyone. The sktransfer warm-cache figure is measured separately: after
 ``clear_cache()`` one ``transform`` with ``cache=True`` fills the cache (its
@@ -56,6 +60,12 @@ Usage::
     python benchmarks/bench_image_encoder.py                 # 400 images, 3 repeats
     python benchmarks/bench_image_encoder.py --quick         # 64 images, 1 repeat
     python benchmarks/bench_image_encoder.py --n-images 200 --repeats 5
+    python benchmarks/bench_image_encoder.py --threads 1     # torch.set_num_threads(1) for all
+    python benchmarks/bench_image_encoder.py --n-images 96 --breakdown   # + attribution rows
+
+``--breakdown`` adds two variants that are not contenders, to attribute the
+differences: the hand-written loop with ``channels_last`` input, and
+embetter's calls run inside ``torch.inference_mode()``.
 """
 
 import argparse
@@ -142,8 +152,12 @@ def lite0_net():
     return get_backbone("efficientnet_lite0", device="cpu").net.eval()
 
 
-def handwritten_loop(model, paths, batch_size=32):
-    """The batch loop a competent torchvision user writes."""
+def handwritten_loop(model, paths, batch_size=32, channels_last=False):
+    """The batch loop a competent torchvision user writes.
+
+    ``channels_last=True`` (only with ``--breakdown``, for attribution) also
+    converts each batch to NHWC memory format, as sktransfer does on CPU.
+    """
     import torch
     from PIL import Image
     from torchvision import transforms
@@ -159,6 +173,8 @@ def handwritten_loop(model, paths, batch_size=32):
     with torch.inference_mode():
         for start in range(0, len(paths), batch_size):
             batch = torch.stack([tf(Image.open(p).convert("RGB")) for p in paths[start : start + batch_size]])
+            if channels_last:
+                batch = batch.contiguous(memory_format=torch.channels_last)
             outs.append(model(batch))
     return torch.cat(outs).numpy()
 
@@ -280,6 +296,9 @@ def main(argv=None):
     p.add_argument("--skip-embetter", action="store_true", help="leave embetter out (it is the slowest)")
     p.add_argument("--image-dir", default=None, help="write the JPEGs here instead of a temp folder (kept)")
     p.add_argument("--out", default=str(ROOT / "out" / "image_encoder.md"), help="Markdown results file")
+    p.add_argument("--breakdown", action="store_true",
+                   help="also time two attribution variants: the loop with channels_last input, "
+                        "and embetter's calls under torch.inference_mode()")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads for everyone (default: torch's default)")
     args = p.parse_args(argv)
@@ -318,6 +337,13 @@ def main(argv=None):
         if not args.skip_embetter:
             pipe = embetter_pipeline(net)
             contenders["embetter"] = lambda: pipe(paths)
+        if args.breakdown:
+            contenders["loop+channels_last"] = lambda: handwritten_loop(loop_model, paths, bs, channels_last=True)
+            if "embetter" in contenders:
+                def embetter_no_autograd():
+                    with torch.inference_mode():
+                        return pipe(paths)
+                contenders["embetter+inference_mode"] = embetter_no_autograd
 
         def cached_pair():
             clear_cache()
@@ -329,6 +355,8 @@ def main(argv=None):
         few = paths[: min(8, len(paths))]
         enc_cold.transform(few)
         handwritten_loop(loop_model, few, bs)
+        if args.breakdown:
+            handwritten_loop(loop_model, few, bs, channels_last=True)
         if "embetter" in contenders:
             pipe(few)
         clear_cache()
@@ -380,6 +408,12 @@ def main(argv=None):
         if "embetter" in med:
             rows.append(("embetter ImageLoader + TimmEncoder (per image)", "embetter", paired("embetter"),
                          "target >= 3x"))
+        if "loop+channels_last" in med:
+            rows.append(("attribution only: the same loop + batch.contiguous(memory_format=channels_last)",
+                         "loop+channels_last", paired("loop+channels_last"), "not a contender"))
+        if "embetter+inference_mode" in med:
+            rows.append(("attribution only: embetter's same calls inside torch.inference_mode()",
+                         "embetter+inference_mode", paired("embetter+inference_mode"), "not a contender"))
         rows.append(("sktransfer cache=True, 1st call after clear_cache()", "sktransfer cache=True, 1st call",
                      paired("sktransfer cache=True, 1st call"), ""))
         rows.append(("sktransfer cache=True, warm (all cache hits)", "sktransfer cache=True, warm",

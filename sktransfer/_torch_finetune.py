@@ -13,10 +13,17 @@ from torch import nn
 
 
 class Head(nn.Module):
-    """The new task head: linear, or one hidden layer; optional dropout."""
+    """The new task head: standardised input, then linear or one hidden layer.
+
+    The input goes through ``BatchNorm1d(affine=False)``, as in MAE's linear
+    probe: pooled features come at very different scales (unit-norm sentence
+    embeddings, post-ReLU CNN channels), and standardising them lets one
+    learning rate train every head quickly.
+    """
 
     def __init__(self, in_dim, out_dim, hidden=None, dropout=0.0):
         super().__init__()
+        self.norm = nn.BatchNorm1d(in_dim, affine=False)
         layers = [nn.Dropout(dropout)] if dropout else []
         if hidden:
             layers += [nn.Linear(in_dim, hidden), nn.GELU()]
@@ -26,6 +33,12 @@ class Head(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x):
+        if self.training and x.shape[0] == 1:
+            # A last batch of one sample has no batch statistics.
+            x = nn.functional.batch_norm(x, self.norm.running_mean, self.norm.running_var,
+                                         training=False, eps=self.norm.eps)
+        else:
+            x = self.norm(x)
         return self.layers(x)
 
 

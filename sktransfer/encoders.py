@@ -272,9 +272,9 @@ class ImageEncoder(_BaseEncoder):
     >>> images = np.random.default_rng(0).integers(0, 255, (3, 20, 20), dtype=np.uint8)
     >>> enc = ImageEncoder(model="sktransfer/tiny-cnn").fit(images)
     >>> enc.transform(images).shape, enc.block_names_
-    ((3, 8), ['stem', 'stage1', 'stage2'])
+    ((3, 32), ['stem', 'stage1', 'stage2'])
     >>> ImageEncoder(model="sktransfer/tiny-cnn", layer="stage1").fit_transform(images).shape
-    (3, 6)
+    (3, 16)
     """
 
     _modality = "image"

@@ -64,6 +64,8 @@ class _FineTuner(BaseEstimator):
             raise ValueError(f"model={self.model!r} is a {modality} model; {type(self).__name__} needs a {self._modality} model.")
         for name in ("max_epochs", "batch_size", "patience"):
             value = getattr(self, name)
+            if name == "max_epochs" and value == "auto":
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}.")
         if not 0 < self.validation_fraction < 1:
@@ -119,10 +121,22 @@ class _FineTuner(BaseEstimator):
                                          random_state=self.random_state)
 
     # -- network ------------------------------------------------------------------
+    def _max_epochs(self, n_samples):
+        """``max_epochs="auto"``: at least 10 epochs and about 300 optimiser steps, at most 100 epochs.
+
+        Few-shot data gives few steps per epoch; a fixed epoch count would
+        leave the new head untrained there.
+        """
+        if self.max_epochs != "auto":
+            return int(self.max_epochs)
+        n_train = n_samples if self.train_split_ is None else int(n_samples * (1 - self.validation_fraction))
+        steps_per_epoch = max(1, int(np.ceil(n_train / self.batch_size)))
+        return int(min(100, max(10, np.ceil(300 / steps_per_epoch))))
+
     def _plan(self, backbone):
         """Which blocks train, which stay frozen, and whether the frozen ones are cached."""
         n_blocks = backbone.n_blocks
-        first, last = _freeze.schedule(self.n_trainable_blocks, n_blocks, self.unfreeze_every, self.max_epochs)
+        first, last = _freeze.schedule(self.n_trainable_blocks, n_blocks, self.unfreeze_every, self.max_epochs_)
         always_frozen = n_blocks - last
         if not self.cache or always_frozen == 0:
             cached = 0
@@ -175,10 +189,13 @@ class _FineTuner(BaseEstimator):
     def _param_groups(self, module):
         """Layer-wise learning rates for the blocks the module may train."""
         n = len(module.blocks)
-        scales = _freeze.block_lr_scales(n, self.backbone_lr_scale, self.layer_decay)
+        scale = self.backbone_lr_scale
+        if scale == "auto":
+            scale = 1.0 if self._weights() is None else 0.03
+        scales = _freeze.block_lr_scales(n, scale, self.layer_decay)
         groups = [(f"blocks.{i}.*", {"lr": self.lr * s}) for i, s in enumerate(scales)]
         if n:
-            groups.append(("pool.*", {"lr": self.lr * self.backbone_lr_scale}))
+            groups.append(("pool.*", {"lr": self.lr * scale}))
             groups.append(("encoder.*", {"lr": self.lr * scales[0]}))
         return groups
 
@@ -199,19 +216,20 @@ class _FineTuner(BaseEstimator):
         return cbs
 
     # -- fit / predict -----------------------------------------------------------
-    def _fit(self, X, y_fit, n_outputs, criterion, extra_net_kwargs):
+    def _fit(self, X, column, y_fit, n_outputs, criterion, extra_net_kwargs):
         torch = require("torch")
         rt = require("sktransfer._torch_finetune")
-        column = self._validate_X(X)
         device = resolve_device(self.device)
         backbone = get_backbone(self.model, weights=self._weights(), device=device)
         self.backbone_identity_ = backbone.identity
         self.block_names_ = list(backbone.block_names)
+        _freeze.n_trainable(self.n_trainable_blocks, backbone.n_blocks)  # parameter errors before data errors
+        self.train_split_ = self._train_split(len(column), y_fit)
+        self.max_epochs_ = self._max_epochs(len(column))
         first, last, cached = self._plan(backbone)
         self.trainable_schedule_ = (first, last)
         self.n_trainable_blocks_ = first
         self.cached_blocks_ = cached
-        self.train_split_ = self._train_split(len(column), y_fit)
         self.n_features_in_ = 1
         if hasattr(X, "columns"):
             self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
@@ -238,7 +256,7 @@ class _FineTuner(BaseEstimator):
             net_cls = rt.TransferNetClassifier if self._is_classifier else rt.TransferNetRegressor
             net = net_cls(
                 module=module, criterion=criterion, optimizer=self._optimizer_class(), lr=self.lr,
-                max_epochs=self.max_epochs, batch_size=self.batch_size, train_split=self.train_split_,
+                max_epochs=self.max_epochs_, batch_size=self.batch_size, train_split=self.train_split_,
                 callbacks=self._callbacks(len(module.blocks)), device=device, verbose=int(bool(self.verbose)),
                 **extra_net_kwargs, **kwargs,
             )
@@ -268,15 +286,23 @@ class _FineTuner(BaseEstimator):
             samples = samples_for(column, self._modality)
             transform = rt.ImageTransform(backbone.preprocess, False) if backbone is not None else None
             inputs = rt.SampleDataset(samples, image_transform=transform)
-        return self.net_.predict_proba(inputs)
+        torch = require("torch")
+        # torch's DataLoader draws a seed from the global RNG even when it
+        # does not shuffle: predicting must not change the user's RNG state.
+        with torch.random.fork_rng(devices=[]):
+            return self.net_.predict_proba(inputs)
 
-    def _fit_checks(self, X, y):
+    def _check_y_given(self, y):
         self._check_params()
         if y is None:
-            raise ValueError(f"{type(self).__name__} needs y: it learns a supervised task.")
-        n = len(X) if hasattr(X, "__len__") else None
-        if n is not None and len(y) != n:
-            raise ValueError(f"{type(self).__name__}: X has {n} rows but y has {len(y)} entries; they must have the same length.")
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
+
+    def _fit_checks(self, X, y):
+        """Validate X and its length against y; return X as a Column."""
+        column = self._validate_X(X)
+        if len(y) != len(column):
+            raise ValueError(f"{type(self).__name__}: X has {len(column)} rows but y has {len(y)} entries; they must have the same length.")
+        return column
 
 
 class _ClassifierMixin(ClassifierMixin):
@@ -296,23 +322,32 @@ class _ClassifierMixin(ClassifierMixin):
         self
         """
         torch = require("torch")
-        self._fit_checks(X, y)
+        # y's own problems first: they are clearer than anything about X.
+        self._check_y_given(y)
         y_arr = np.asarray(y)
         kind = type_of_target(y_arr)
+        if kind.startswith("continuous"):
+            raise ValueError(f"Unknown label type: {kind}. {type(self).__name__} needs class labels; use the Regressor for numbers.")
         self.multilabel_ = kind == "multilabel-indicator"
-        if self.multilabel_:
-            self.classes_ = np.arange(y_arr.shape[1])
-            y_fit = y_arr.astype(np.float32)
-            criterion = torch.nn.BCEWithLogitsLoss
-            extra = {}
-            n_out = y_arr.shape[1]
-        else:
+        if not self.multilabel_:
             if y_arr.ndim != 1:
                 raise ValueError(f"{type(self).__name__}: y must be 1-D labels or a 2-D binary indicator matrix; got shape {y_arr.shape} ({kind}).")
             self._label_encoder = LabelEncoder().fit(y_arr)
             self.classes_ = self._label_encoder.classes_
+            if len(self.classes_) == 0:
+                raise ValueError(f"{type(self).__name__}: y is empty; at least 2 samples of 2 classes are needed.")
             if len(self.classes_) < 2:
-                raise ValueError(f"{type(self).__name__}: y has a single class ({self.classes_[0]!r}); at least 2 are needed.")
+                raise ValueError(f"{type(self).__name__}: y has a single class ({str(self.classes_[0])!r}); at least 2 are needed.")
+        column = self._fit_checks(X, y_arr)
+        if self.multilabel_:
+            self.classes_ = np.arange(y_arr.shape[1])
+            y_fit = y_arr.astype(np.float32)
+            criterion = torch.nn.BCEWithLogitsLoss
+            # One independent probability per label (skorch's default for
+            # this loss stacks [1 - p, p], meant for a single binary label).
+            extra = {"predict_nonlinearity": torch.sigmoid}
+            n_out = y_arr.shape[1]
+        else:
             y_fit = self._label_encoder.transform(y_arr).astype(np.int64)
             criterion = torch.nn.CrossEntropyLoss
             extra = {"classes": list(range(len(self.classes_)))}
@@ -320,7 +355,7 @@ class _ClassifierMixin(ClassifierMixin):
             weight = self._class_weights(y_fit)
             if weight is not None:
                 extra["criterion__weight"] = torch.tensor(weight, dtype=torch.float32)
-        return self._fit(X, y_fit, n_out, criterion, extra)
+        return self._fit(X, column, y_fit, n_out, criterion, extra)
 
     def _class_weights(self, y_fit):
         from sklearn.utils.class_weight import compute_class_weight
@@ -338,6 +373,7 @@ class _ClassifierMixin(ClassifierMixin):
 
     def predict_proba(self, X):
         """Class probabilities, columns in the order of ``classes_``."""
+        check_is_fitted(self, "net_")
         return self._forward(X).astype(np.float64)
 
     def predict(self, X):
@@ -364,18 +400,20 @@ class _RegressorMixin(RegressorMixin):
         self
         """
         torch = require("torch")
-        self._fit_checks(X, y)
+        self._check_y_given(y)
         y_arr = np.asarray(y, dtype=np.float64)
         if y_arr.ndim not in (1, 2) or not np.isfinite(y_arr).all():
             raise ValueError(f"{type(self).__name__}: y must be finite numbers of shape (n,) or (n, n_outputs); got shape {y_arr.shape}.")
+        column = self._fit_checks(X, y_arr)
         self._y_1d = y_arr.ndim == 1
         y2 = y_arr.reshape(len(y_arr), -1)
         self._y_scaler = StandardScaler().fit(y2)
         y_fit = self._y_scaler.transform(y2).astype(np.float32)
-        return self._fit(X, y_fit, y2.shape[1], torch.nn.MSELoss, {})
+        return self._fit(X, column, y_fit, y2.shape[1], torch.nn.MSELoss, {})
 
     def predict(self, X):
         """Predictions on the scale of the training targets."""
+        check_is_fitted(self, "net_")
         out = self._y_scaler.inverse_transform(self._forward(X).astype(np.float64))
         return out[:, 0] if self._y_1d else out
 
@@ -395,15 +433,22 @@ _DOC_COMMON = """
         initialisation). Frozen blocks stay in eval mode (BatchNorm statistics
         untouched). When the frozen blocks' input is not augmented, their
         outputs are computed once through the shared cache.
-    max_epochs, lr, batch_size, optimizer, callbacks, train_split, device
-        As in skorch. ``lr`` is the head's learning rate; ``optimizer`` is
+    max_epochs : int or "auto", default="auto"
+        "auto": at least 10 epochs and about 300 optimiser steps (few-shot
+        data gets more epochs), at most 100; early stopping usually ends
+        training sooner. The value used is ``max_epochs_``.
+    lr, batch_size, optimizer, callbacks, train_split, device
+        As in skorch. ``lr`` (default 3e-3) is the head's learning rate; ``optimizer`` is
         "adamw" (default, weight decay 0.01), "adam", "sgd", "rmsprop" or a
         torch.optim class. ``train_split="auto"`` holds out
         ``validation_fraction`` (stratified for classifiers) when
         ``early_stopping``. ``device="auto"`` picks CUDA, MPS, then CPU; on
         CUDA training uses bfloat16 autocast and pinned memory.
-    backbone_lr_scale : float, default=0.1
-        The top trainable block's learning rate relative to ``lr``.
+    backbone_lr_scale : float or "auto", default="auto"
+        The top trainable block's learning rate relative to ``lr``. "auto":
+        0.03 from pretrained weights (about 1e-4 with the default ``lr``, so
+        fine-tuning refines rather than overwrites them), 1.0 from scratch
+        (``weights=None``), where there is nothing to preserve.
     layer_decay : float, default=0.8
         Each block below trains at ``layer_decay`` times the rate of the one
         above (layer-wise learning-rate decay).
@@ -467,7 +512,7 @@ class ImageClassifier(_ClassifierMixin, _FineTuner):
     _modality = "image"
 
     def __init__(self, model="efficientnet_lite0", *, weights="DEFAULT", n_trainable_blocks=0, augment=True,
-                 class_weight=None, max_epochs=10, lr=1e-3, batch_size=32, optimizer="adamw", backbone_lr_scale=0.1,
+                 class_weight=None, max_epochs="auto", lr=3e-3, batch_size=32, optimizer="adamw", backbone_lr_scale="auto",
                  layer_decay=0.8, warmup_fraction=0.1, unfreeze_every=None, early_stopping=True, patience=3,
                  validation_fraction=0.1, train_split="auto", callbacks=None, cache=True, device="auto",
                  random_state=None, verbose=False, **kwargs):
@@ -490,7 +535,7 @@ class ImageRegressor(_RegressorMixin, _FineTuner):
     _modality = "image"
 
     def __init__(self, model="efficientnet_lite0", *, weights="DEFAULT", n_trainable_blocks=0, augment=True,
-                 max_epochs=10, lr=1e-3, batch_size=32, optimizer="adamw", backbone_lr_scale=0.1, layer_decay=0.8,
+                 max_epochs="auto", lr=3e-3, batch_size=32, optimizer="adamw", backbone_lr_scale="auto", layer_decay=0.8,
                  warmup_fraction=0.1, unfreeze_every=None, early_stopping=True, patience=3, validation_fraction=0.1,
                  train_split="auto", callbacks=None, cache=True, device="auto", random_state=None, verbose=False,
                  **kwargs):
@@ -515,8 +560,8 @@ class TextClassifier(_ClassifierMixin, _FineTuner):
     """
     _modality = "text"
 
-    def __init__(self, model="all-MiniLM-L6-v2", *, n_trainable_blocks=0, class_weight=None, max_epochs=10, lr=1e-3,
-                 batch_size=32, optimizer="adamw", backbone_lr_scale=0.1, layer_decay=0.8, warmup_fraction=0.1,
+    def __init__(self, model="all-MiniLM-L6-v2", *, n_trainable_blocks=0, class_weight=None, max_epochs="auto", lr=3e-3,
+                 batch_size=32, optimizer="adamw", backbone_lr_scale="auto", layer_decay=0.8, warmup_fraction=0.1,
                  unfreeze_every=None, early_stopping=True, patience=3, validation_fraction=0.1, train_split="auto",
                  callbacks=None, cache=True, device="auto", random_state=None, verbose=False, **kwargs):
         _store_params(self, locals())
@@ -535,8 +580,8 @@ class TextRegressor(_RegressorMixin, _FineTuner):
     """
     _modality = "text"
 
-    def __init__(self, model="all-MiniLM-L6-v2", *, n_trainable_blocks=0, max_epochs=10, lr=1e-3, batch_size=32,
-                 optimizer="adamw", backbone_lr_scale=0.1, layer_decay=0.8, warmup_fraction=0.1,
+    def __init__(self, model="all-MiniLM-L6-v2", *, n_trainable_blocks=0, max_epochs="auto", lr=3e-3, batch_size=32,
+                 optimizer="adamw", backbone_lr_scale="auto", layer_decay=0.8, warmup_fraction=0.1,
                  unfreeze_every=None, early_stopping=True, patience=3, validation_fraction=0.1, train_split="auto",
                  callbacks=None, cache=True, device="auto", random_state=None, verbose=False, **kwargs):
         _store_params(self, locals())

@@ -1,6 +1,6 @@
-"""scikit-learn's own estimator checks on both encoders (tiny fake backbones).
+"""scikit-learn's own estimator checks on every estimator (tiny fake backbones).
 
-The encoders take text or images, one column of them, so every check that
+The estimators take text or images, one column of them, so every check that
 feeds a numeric tabular matrix as X fails on the input type, by design: such
 X is rejected with a clear error rather than silently stringified or read as
 pixels. Each expected failure below says why, and names the test in
@@ -9,7 +9,14 @@ pixels. Each expected failure below says why, and names the test in
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sktransfer import ImageEncoder, TextEncoder
+from sktransfer import (
+    ImageClassifier,
+    ImageEncoder,
+    ImageRegressor,
+    TextClassifier,
+    TextEncoder,
+    TextRegressor,
+)
 
 _NUMERIC_X = (
     "feeds a numeric tabular matrix as X; {est} takes {what} and rejects numbers "
@@ -42,22 +49,48 @@ _EQUIVALENT = {
     "check_fit_idempotent": "test_contract.py::test_fit_idempotent",
     "check_fit_check_is_fitted": "test_contract.py::test_not_fitted_error",
     "check_fit2d_predict1d": "test_inputs.py::test_wrong_shapes",
+    # fine-tuners only
+    "check_classifier_data_not_an_array": "test_finetune.py::test_pandas_and_list_inputs_agree",
+    "check_regressor_data_not_an_array": "test_finetune.py::test_pandas_and_list_inputs_agree",
+    "check_classifiers_classes": "test_finetune.py::test_any_label_type",
+    "check_classifiers_train": "test_finetune.py::test_transfer_beats_scratch_on_digits",
+    "check_supervised_y_2d": "test_finetune.py::test_multilabel_indicator_y",
+    "check_class_weight_classifiers": "test_finetune.py::test_class_weight_balanced",
+    "check_regressors_train": "test_finetune.py::test_regressor_multioutput_and_scaling",
+    "check_regressors_no_decision_function": "test_finetune.py::test_regressor_multioutput_and_scaling",
+    "check_regressors_int": "test_finetune.py::test_regressor_multioutput_and_scaling",
 }
+
+_KWARGS = (
+    "passes the literal name of **kwargs ('kwargs=-1') as a parameter; **kwargs only "
+    "collects skorch's prefixed parameters (module__, optimizer__...), as in skorch itself. "
+    "Covered by test_finetune.py::test_prefixed_parameters_clone_and_grid_search."
+)
 
 
 def _expected_failures(estimator):
     est = type(estimator).__name__
-    what = "text" if isinstance(estimator, TextEncoder) else "images"
-    return {
+    what = "text" if isinstance(estimator, (TextEncoder, TextClassifier, TextRegressor)) else "images"
+    failures = {
         check: _NUMERIC_X.format(est=est, what=what, test=test)
         for check, test in _EQUIVALENT.items()
     }
+    if not isinstance(estimator, (TextEncoder, ImageEncoder)):
+        failures["check_do_not_raise_errors_in_init_or_set_params"] = _KWARGS
+    return failures
+
+
+_FAST = dict(device="cpu", max_epochs=2, early_stopping=False, random_state=0)
 
 
 @parametrize_with_checks(
     [
         TextEncoder(model="sktransfer/tiny-text", device="cpu"),
         ImageEncoder(model="sktransfer/tiny-cnn", device="cpu"),
+        TextClassifier(model="sktransfer/tiny-text", **_FAST),
+        TextRegressor(model="sktransfer/tiny-text", **_FAST),
+        ImageClassifier(model="sktransfer/tiny-cnn", **_FAST),
+        ImageRegressor(model="sktransfer/tiny-cnn", **_FAST),
     ],
     expected_failed_checks=_expected_failures,
 )

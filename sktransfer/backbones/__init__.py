@@ -152,7 +152,7 @@ def get_backbone(model, weights="DEFAULT", device="cpu"):
     --------
     >>> bb = get_backbone("sktransfer/tiny-cnn")
     >>> bb.modality, bb.block_names, bb.output_dim()
-    ('image', ['stem', 'stage1', 'stage2'], 8)
+    ('image', ['stem', 'stage1', 'stage2'], 32)
     """
     device = resolve_device(device)
     name = os.fspath(model) if isinstance(model, os.PathLike) else model

@@ -184,15 +184,18 @@ class TinyTextNet(nn.Module):
 
 
 def tiny_cnn(seed=0):
-    """A tiny deterministic CNN for tests, cut into stem, 2 stages, head."""
+    """A tiny deterministic CNN for tests, cut into stem, 2 stages."""
     gen = torch.Generator().manual_seed(seed)
     blocks = [
-        nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.ReLU()),
-        nn.Sequential(nn.Conv2d(4, 6, 3, stride=2, padding=1), nn.ReLU()),
-        nn.Sequential(nn.Conv2d(6, 8, 3, stride=2, padding=1), nn.ReLU()),
+        nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU()),
+        nn.Sequential(nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU()),
+        nn.Sequential(nn.Conv2d(16, 32, 3, stride=1, padding=1), nn.BatchNorm2d(32), nn.ReLU()),
     ]
     net = BlockNet(blocks, GlobalPool())
     with torch.no_grad():
-        for p in net.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
+        for block in net.blocks:
+            conv = block[0]
+            fan_in = conv.in_channels * 9
+            conv.weight.copy_(torch.randn(conv.weight.shape, generator=gen) * (2.0 / fan_in) ** 0.5)
+            conv.bias.zero_()
     return net

@@ -1,0 +1,320 @@
+"""Fine-tuning estimators: freeze depth, caching, training defaults, contract, real data."""
+
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.exceptions import NotFittedError
+
+from sktransfer import ImageClassifier, ImageRegressor, TextClassifier, TextRegressor
+from sktransfer.backbones import get_backbone
+from sktransfer.datasets import load_digit_images
+
+# Tiny data sets: no validation split unless a test is about early stopping.
+FAST = dict(device="cpu", random_state=0, early_stopping=False)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digit_images()
+
+
+@pytest.fixture(scope="module")
+def pretrained_tiny_cnn(digits, tmp_path_factory):
+    """A small CNN pretrained on a source task: 10-class digit recognition.
+
+    Trained from scratch by our own ImageClassifier on the first 1,000
+    digits, then its backbone (blocks and pool) saved as a state dict: the
+    weights file a user would bring from an earlier project.
+    """
+    images, target = digits
+    clf = ImageClassifier(model="sktransfer/tiny-cnn", weights=None, n_trainable_blocks="all", augment=False,
+                          max_epochs=10, device="cpu", random_state=0).fit(images[:1000], target[:1000])
+    assert clf.history_[-1, "valid_acc"] > 0.9  # the source task was learnt
+    path = tmp_path_factory.mktemp("weights") / "tiny_digits.pt"
+    state = {k: v for k, v in clf.net_.module_.state_dict().items() if k.startswith(("blocks.", "pool."))}
+    torch.save(state, path)
+    return str(path)
+
+
+def test_transfer_beats_scratch_on_digits(digits, pretrained_tiny_cnn):
+    """Target task: odd vs even, on digits the source never saw, 10 labels per class."""
+    images, target = digits
+    X, y = images[1000:], target[1000:] % 2
+    pretrained, scratch = [], []
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        train = np.concatenate([rng.choice(np.flatnonzero(y == c), 10, replace=False) for c in (0, 1)])
+        test = np.setdiff1d(np.arange(len(y)), train)
+        common = dict(model="sktransfer/tiny-cnn", augment=False, early_stopping=False, device="cpu", random_state=seed)
+        pre = ImageClassifier(weights=pretrained_tiny_cnn, n_trainable_blocks=0, **common).fit(X[train], y[train])
+        scr = ImageClassifier(weights=None, n_trainable_blocks="all", **common).fit(X[train], y[train])
+        pretrained.append((pre.predict(X[test]) == y[test]).mean())
+        scratch.append((scr.predict(X[test]) == y[test]).mean())
+    assert np.mean(pretrained) > np.mean(scratch) + 0.04, (pretrained, scratch)
+    assert np.mean(pretrained) > 0.8
+
+
+def _block_states(module):
+    return [{k: v.clone() for k, v in b.state_dict().items()} for b in module.blocks]
+
+
+def test_freeze_depth_trains_only_the_top_blocks(digits):
+    images, target = digits
+    X, y = images[:120], target[:120]
+    backbone = get_backbone("sktransfer/tiny-cnn", device="cpu")
+    before = [{k: v.clone() for k, v in b.state_dict().items()} for b in backbone.net.blocks]
+    for k in (0, 1, 2, 3):
+        clf = ImageClassifier(model="sktransfer/tiny-cnn", n_trainable_blocks=k, augment=True, max_epochs=2,
+                              **FAST).fit(X, y)
+        assert clf.cached_blocks_ == 0  # augmentation: every block sees new inputs
+        after = _block_states(clf.net_.module_)
+        for i, (b0, b1) in enumerate(zip(before, after)):
+            changed = any(not torch.equal(b0[key], b1[key]) for key in b0)
+            # BatchNorm running statistics included: frozen blocks stay in eval mode.
+            assert changed == (i >= 3 - k), (k, i)
+    # The shared backbone itself is never modified by fine-tuning.
+    for b0, b in zip(before, backbone.net.blocks):
+        assert all(torch.equal(v, b.state_dict()[key]) for key, v in b0.items())
+
+
+def test_all_blocks_and_scratch(digits):
+    images, target = digits
+    clf = ImageClassifier(model="sktransfer/tiny-cnn", n_trainable_blocks="all", max_epochs=2, **FAST)
+    clf.fit(images[:60], target[:60])
+    assert clf.n_trainable_blocks_ == 3
+    with pytest.raises(ValueError, match=r'more than the 3 blocks of this backbone; use an int in 0..3 or "all"'):
+        ImageClassifier(model="sktransfer/tiny-cnn", n_trainable_blocks=4).fit(images[:60], target[:60])
+
+
+def test_frozen_prefix_is_cached_and_shared_by_clones(digits):
+    images, target = digits
+    X, y = images[:200], target[:200]
+    backbone = get_backbone("sktransfer/tiny-cnn", device="cpu")
+    clf = ImageClassifier(model="sktransfer/tiny-cnn", n_trainable_blocks=1, augment=False, max_epochs=3, **FAST)
+    start = backbone.n_forwarded
+    clf.fit(X, y)
+    assert clf.cached_blocks_ == 2 and len(clf.net_.module_.blocks) == 1
+    assert backbone.n_forwarded - start == len(np.unique(X.reshape(len(X), -1), axis=0))
+    start = backbone.n_forwarded
+    clone(clf).set_params(lr=1e-3).fit(X, y)
+    clf.predict(X)
+    assert backbone.n_forwarded == start  # clones and predict reuse the cached prefix
+    # The same training without the cache gives the same model.
+    uncached = ImageClassifier(model="sktransfer/tiny-cnn", n_trainable_blocks=1, augment=False, max_epochs=3,
+                               cache=False, **FAST).fit(X, y)
+    assert uncached.cached_blocks_ == 0
+    np.testing.assert_allclose(uncached.predict_proba(X), clf.predict_proba(X), atol=1e-4)
+
+
+def test_random_state_reproducible(digits):
+    images, target = digits
+    X, y = images[:80], target[:80]
+    make = lambda rs: ImageClassifier(model="sktransfer/tiny-cnn", n_trainable_blocks=1, max_epochs=2,
+                                      device="cpu", random_state=rs, early_stopping=False)
+    state = torch.random.get_rng_state()
+    a = make(0).fit(X, y).predict_proba(X)
+    b = make(0).fit(X, y).predict_proba(X)
+    c = make(1).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+    assert torch.equal(state, torch.random.get_rng_state())  # no global seeding
+
+
+def test_any_label_type():
+    X = ["good", "bad", "fine", "awful", "nice", "poor"] * 4
+    for labels in (["pos", "neg"], [3, 7], [True, False]):
+        y = [labels[i % 2] for i in range(len(X))]
+        clf = TextClassifier(model="sktransfer/tiny-text", max_epochs=2, **FAST).fit(X, y)
+        assert list(clf.classes_) == sorted(labels)
+        assert set(clf.predict(X)) <= set(labels)
+        proba = clf.predict_proba(X)
+        assert proba.shape == (len(X), 2) and np.allclose(proba.sum(1), 1)
+
+
+def test_multilabel_indicator_y():
+    X = ["red car", "blue car", "red bike", "blue bike"] * 6
+    y = np.array([[1, 0], [0, 0], [1, 1], [0, 1]] * 6)
+    clf = TextClassifier(model="sktransfer/tiny-text", max_epochs=30, lr=1e-2, **FAST).fit(X, y)
+    assert clf.multilabel_ and list(clf.classes_) == [0, 1]
+    pred = clf.predict(X)
+    assert pred.shape == y.shape and set(np.unique(pred)) <= {0, 1}
+    assert (pred == y).mean() > 0.9
+
+
+def test_class_weight_balanced():
+    X = [f"text {i}" for i in range(40)]
+    y = ["rare"] * 5 + ["common"] * 35
+    clf = TextClassifier(model="sktransfer/tiny-text", class_weight="balanced", max_epochs=2, 
+                         **FAST).fit(X, y)
+    weight = clf.net_.criterion_.weight.numpy()
+    np.testing.assert_allclose(weight, [40 / (2 * 35), 40 / (2 * 5)])  # order of classes_: common, rare
+    with pytest.raises(ValueError, match="not in y"):
+        TextClassifier(model="sktransfer/tiny-text", class_weight={"other": 2}).fit(X, y)
+
+
+def test_regressor_multioutput_and_scaling(digits):
+    images, _ = digits
+    X = images[:150]
+    brightness = X.reshape(len(X), -1).mean(1)
+    y1 = 1000.0 + 50.0 * brightness  # far from unit scale
+    reg = ImageRegressor(model="sktransfer/tiny-cnn", n_trainable_blocks="all", augment=False, max_epochs=30,
+                         **FAST).fit(X, y1)
+    pred = reg.predict(X)
+    assert pred.shape == (150,)
+    assert abs(pred.mean() - y1.mean()) < 0.1 * y1.std() + 1
+    assert np.corrcoef(pred, y1)[0, 1] > 0.8
+    y2 = np.c_[y1, -y1 / 100]
+    pred2 = ImageRegressor(model="sktransfer/tiny-cnn", max_epochs=3, **FAST).fit(X, y2).predict(X)
+    assert pred2.shape == (150, 2)
+    assert (pred2[:, 0] > 500).all() and (pred2[:, 1] < 0).all()
+
+
+def test_early_stopping_restores_best_and_validates_split():
+    X = [f"sample {i} " + ("good" if i % 2 else "bad") for i in range(60)]
+    y = [i % 2 for i in range(60)]
+    clf = TextClassifier(model="sktransfer/tiny-text", max_epochs=40, patience=2, lr=0.5, device="cpu",
+                         random_state=0).fit(X, y)
+    history = clf.history_
+    losses = history[:, "valid_loss"]
+    assert len(history) < 40  # stopped early
+    best = int(np.argmin(losses))
+    assert history[best, "valid_loss_best"]
+    with pytest.raises(ValueError, match=r"stratified split, which needs at least one validation sample and two samples per class"):
+        TextClassifier(model="sktransfer/tiny-text").fit(["a", "b", "c", "d"], [0, 1, 2, 2])
+    TextClassifier(model="sktransfer/tiny-text", max_epochs=1, **FAST).fit(["a", "b"], [0, 1])
+
+
+def test_layerwise_learning_rates_and_gradual_unfreezing(digits):
+    images, target = digits
+    clf = ImageClassifier(model="sktransfer/tiny-cnn", n_trainable_blocks=1, unfreeze_every=1, max_epochs=3,
+                          augment=False, layer_decay=0.5, backbone_lr_scale=0.1, lr=0.01,
+                          warmup_fraction=0.0, **FAST)
+    clf.fit(images[:64], target[:64])
+    assert clf.trainable_schedule_ == (1, 3)
+    assert clf.cached_blocks_ == 0  # blocks that unfreeze later cannot be cached
+    module = clf.net_.module_
+    assert module.n_frozen == 0  # all three blocks trainable by the last epoch
+    assert all(p.requires_grad for p in module.parameters() if p is not module.norm)
+    base = {name: lr for name, lr in
+            zip(["blocks.0", "blocks.1", "blocks.2"], [0.01 * 0.1 * 0.25, 0.01 * 0.1 * 0.5, 0.01 * 0.1])}
+    groups = clf.net_.optimizer_.param_groups
+    # param_groups: one per pattern, then the default group (the head) at lr.
+    lrs = [g["initial_lr"] if "initial_lr" in g else None for g in groups]
+    del lrs
+    assert clf.net_.get_params()["optimizer__param_groups"][:3] == [
+        (f"{name}.*", {"lr": pytest.approx(lr)}) for name, lr in base.items()
+    ]
+
+
+def test_pickle_roundtrip_and_cpu_only_load(tmp_path, digits):
+    images, target = digits
+    clf = ImageClassifier(model="sktransfer/tiny-cnn", n_trainable_blocks=1, max_epochs=2, **FAST)
+    clf.fit(images[:80], target[:80])
+    expected = clf.predict_proba(images[80:100])
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(restored.predict_proba(images[80:100]), expected)
+    path = tmp_path / "clf.pkl"
+    path.write_bytes(pickle.dumps(clf))
+    np.save(tmp_path / "x.npy", images[80:100])
+    np.save(tmp_path / "p.npy", expected)
+    code = (
+        "import pickle, numpy as np, torch;"
+        "assert not torch.cuda.is_available();"
+        f"clf = pickle.loads(open({str(path)!r}, 'rb').read());"
+        f"np.testing.assert_array_equal(clf.predict_proba(np.load({str(tmp_path / 'x.npy')!r})), np.load({str(tmp_path / 'p.npy')!r}));"
+        "print('ok')"
+    )
+    env = {**__import__("os").environ, "CUDA_VISIBLE_DEVICES": ""}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def test_prefixed_parameters_clone_and_grid_search(digits):
+    images, target = digits
+    clf = ImageClassifier(model="sktransfer/tiny-cnn", augment=False, max_epochs=2, module__hidden=16,
+                          optimizer__weight_decay=0.0, iterator_train__drop_last=False, **FAST)
+    params = clf.get_params()
+    assert params["module__hidden"] == 16 and params["optimizer__weight_decay"] == 0.0
+    copy = clone(clf)
+    assert copy.get_params() == params
+    copy.set_params(module__dropout=0.1)
+    assert copy.module__dropout == 0.1
+    search = GridSearchCV(clf, {"n_trainable_blocks": [0, 1, "all"], "lr": [3e-3, 1e-2]}, cv=2)
+    search.fit(images[:100], target[:100])
+    assert search.best_params_["n_trainable_blocks"] in (0, 1, "all")
+    assert len(search.cv_results_["mean_test_score"]) == 6
+    head = search.best_estimator_.net_.module_.head
+    assert head.layers[0].out_features == 16  # module__hidden built a hidden layer
+    with pytest.raises(ValueError, match=r"module__ parameters configure the new head: hidden, dropout"):
+        ImageClassifier(model="sktransfer/tiny-cnn", module__width=3, max_epochs=1, **FAST).fit(images[:40], target[:40])
+    with pytest.raises(ValueError, match="Unknown parameter"):
+        ImageClassifier(model="sktransfer/tiny-cnn", head__x=3).fit(images[:40], target[:40])
+
+
+def test_pandas_and_list_inputs_agree():
+    X = [f"review {i} " + ("good" if i % 2 else "bad") for i in range(30)]
+    y = np.array([i % 2 for i in range(30)])
+    make = lambda: TextClassifier(model="sktransfer/tiny-text", max_epochs=2, **FAST)
+    expected = make().fit(X, y).predict_proba(X)
+    series = pd.Series(X, name="review")
+    np.testing.assert_allclose(make().fit(series, y).predict_proba(series), expected)
+    frame = series.to_frame()
+    clf = make().fit(frame, pd.Series(y))
+    np.testing.assert_allclose(clf.predict_proba(frame), expected)
+    assert list(clf.feature_names_in_) == ["review"]
+
+
+def test_bad_input_errors(digits):
+    images, target = digits
+    clf = TextClassifier(model="sktransfer/tiny-text", **FAST)
+    with pytest.raises(ValueError, match="X has 3 rows but y has 2 entries"):
+        clf.fit(["a", "b", "c"], [0, 1])
+    with pytest.raises(ValueError, match=r"single class \('x'\); at least 2"):
+        clf.fit(["a", "b"], ["x", "x"])
+    with pytest.raises(ValueError, match=r"row 1: None"):
+        clf.fit(["a", None], [0, 1])
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        clf.fit(["a", "b"], None)
+    with pytest.raises(ValueError, match="Unknown label type: continuous"):
+        clf.fit(["a", "b", "c"], [0.5, 1.5, 2.1])
+    with pytest.raises(NotFittedError):
+        ImageRegressor(model="sktransfer/tiny-cnn").predict(images[:2])
+    with pytest.raises(ValueError, match="is a image model|is an image model|needs a text model"):
+        TextClassifier(model="sktransfer/tiny-cnn").fit(["a", "b"], [0, 1])
+    with pytest.raises(ValueError, match=r"y must be finite numbers"):
+        TextRegressor(model="sktransfer/tiny-text").fit(["a", "b"], [1.0, np.nan])
+
+
+@pytest.mark.slow
+def test_minilm_fine_tuning_matches_or_beats_linear_probe(reviews):
+    """Real text: fine-tuning the top 2 MiniLM layers vs a head on frozen embeddings."""
+    train, test = reviews[:200], reviews[200:]
+    probe = TextClassifier(n_trainable_blocks=0, **FAST).fit(train["text"], train["label"])
+    tuned = TextClassifier(n_trainable_blocks=2, max_epochs=3, **FAST)
+    tuned.fit(train["text"], train["label"])
+    acc_probe = (probe.predict(test["text"]) == test["label"]).mean()
+    acc_tuned = (tuned.predict(test["text"]) == test["label"]).mean()
+    assert acc_probe > 0.62, acc_probe
+    assert acc_tuned >= acc_probe - 0.03, (acc_tuned, acc_probe)
+    assert probe.cached_blocks_ == 7 and tuned.cached_blocks_ == 0
+
+
+@pytest.mark.slow
+def test_grid_search_over_freeze_depth_with_efficientnet(digits):
+    images, target = digits
+    X, y = images[:90], target[:90]
+    clf = ImageClassifier(model="efficientnet_lite0", augment=False, max_epochs=3, **FAST)
+    search = GridSearchCV(clf, {"n_trainable_blocks": [0, 1]}, cv=2).fit(X, y)
+    assert set(search.cv_results_["param_n_trainable_blocks"]) == {0, 1}
+    assert search.best_score_ > 0.3  # 10 classes, 45 training images per fold
+    backbone = get_backbone("efficientnet_lite0", device="cpu")
+    before = backbone.n_forwarded
+    search.best_estimator_.predict(X)
+    assert backbone.n_forwarded == before  # prefixes of these images are cached
