@@ -11,6 +11,7 @@ import difflib
 import os
 import threading
 
+from .._deps import require
 from .base import Backbone, WeightsUnavailableError, resolve_device
 from . import shipped, testing
 from . import sentence_transformers_models as _st
@@ -115,6 +116,14 @@ def _weights_key(weights):
 
 
 def _build(name, weights, device):
+    torch = require("torch")
+    # Building a network runs default initialisers on the global RNG; a
+    # backbone load must not change the user's random state.
+    with torch.random.fork_rng(devices=[]):
+        return _build_unseeded(name, weights, device)
+
+
+def _build_unseeded(name, weights, device):
     if name in _REGISTRY:
         return _REGISTRY[name][0](weights=weights, device=device)
     modality = model_modality(name)
