@@ -70,6 +70,8 @@ class _FineTuner(BaseEstimator):
                 raise ValueError(f"{name} must be a positive int, got {value!r}.")
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}.")
+        if self.head_init not in ("probe", "random"):
+            raise ValueError(f'head_init must be "probe" or "random", got {self.head_init!r}.')
         if self._augment() not in (True, False, None, "flip"):
             raise ValueError(f'augment must be True, False or "flip", got {self._augment()!r}.')
 
@@ -218,7 +220,6 @@ class _FineTuner(BaseEstimator):
     # -- fit / predict -----------------------------------------------------------
     def _fit(self, X, column, y_fit, n_outputs, criterion, extra_net_kwargs):
         torch = require("torch")
-        rt = require("sktransfer._torch_finetune")
         device = resolve_device(self.device)
         backbone = get_backbone(self.model, weights=self._weights(), device=device)
         self.backbone_identity_ = backbone.identity
@@ -240,30 +241,13 @@ class _FineTuner(BaseEstimator):
             if seed is not None:
                 torch.manual_seed(seed)
             module = self._build_module(backbone, n_outputs)
+            if self._probe_first():
+                module.head = self._fit_probe_head(backbone, column, y_fit, n_outputs, criterion,
+                                                   extra_net_kwargs, device)
             inputs = self._inputs(backbone, column, training=True)
-            kwargs = {k: v for k, v in self._prefixed().items() if not k.startswith("module__")}
-            kwargs.setdefault("optimizer__param_groups", self._param_groups(module))
-            if self._optimizer_class() is torch.optim.AdamW:
-                kwargs.setdefault("optimizer__weight_decay", 0.01)
-            kwargs.setdefault("iterator_train__shuffle", True)
-            if device.startswith("cuda"):
-                kwargs.setdefault("iterator_train__pin_memory", True)
-                kwargs.setdefault("iterator_valid__pin_memory", True)
-            if self._modality == "text" and not self.cached_blocks_:
-                collate = rt.TextCollate(module.encoder)
-                kwargs.setdefault("iterator_train__collate_fn", collate)
-                kwargs.setdefault("iterator_valid__collate_fn", collate)
-            net_cls = rt.TransferNetClassifier if self._is_classifier else rt.TransferNetRegressor
-            net = net_cls(
-                module=module, criterion=criterion, optimizer=self._optimizer_class(), lr=self.lr,
-                max_epochs=self.max_epochs_, batch_size=self.batch_size, train_split=self.train_split_,
-                callbacks=self._callbacks(len(module.blocks)), device=device, verbose=int(bool(self.verbose)),
-                **extra_net_kwargs, **kwargs,
-            )
-            net.amp_ = device.startswith("cuda")
-            if isinstance(inputs, np.ndarray):
-                inputs = inputs
-            else:
+            net = self._skorch_net(module, criterion, extra_net_kwargs, device,
+                                   text_collate=self._modality == "text" and not self.cached_blocks_)
+            if not isinstance(inputs, np.ndarray):
                 inputs.y = y_fit
             net.fit(inputs, y_fit)
         self.net_ = net
@@ -296,6 +280,48 @@ class _FineTuner(BaseEstimator):
         self._check_params()
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
+
+    def _skorch_net(self, module, criterion, extra_net_kwargs, device, text_collate):
+        torch = require("torch")
+        rt = require("sktransfer._torch_finetune")
+        kwargs = {k: v for k, v in self._prefixed().items() if not k.startswith("module__")}
+        kwargs.setdefault("optimizer__param_groups", self._param_groups(module))
+        if self._optimizer_class() is torch.optim.AdamW:
+            kwargs.setdefault("optimizer__weight_decay", 0.01)
+        kwargs.setdefault("iterator_train__shuffle", True)
+        if device.startswith("cuda"):
+            kwargs.setdefault("iterator_train__pin_memory", True)
+            kwargs.setdefault("iterator_valid__pin_memory", True)
+        if text_collate:
+            collate = rt.TextCollate(module.encoder)
+            kwargs.setdefault("iterator_train__collate_fn", collate)
+            kwargs.setdefault("iterator_valid__collate_fn", collate)
+        net_cls = rt.TransferNetClassifier if self._is_classifier else rt.TransferNetRegressor
+        net = net_cls(
+            module=module, criterion=criterion, optimizer=self._optimizer_class(), lr=self.lr,
+            max_epochs=self.max_epochs_, batch_size=self.batch_size, train_split=self.train_split_,
+            callbacks=self._callbacks(len(module.blocks)), device=device, verbose=int(bool(self.verbose)),
+            **extra_net_kwargs, **kwargs,
+        )
+        net.amp_ = device.startswith("cuda")
+        return net
+
+    def _probe_first(self):
+        return (self.head_init == "probe" and self._weights() is not None and bool(self.cache)
+                and self.cached_blocks_ < len(self.block_names_) and self.trainable_schedule_[1] > 0)
+
+    def _fit_probe_head(self, backbone, column, y_fit, n_outputs, criterion, extra_net_kwargs, device):
+        """LP-FT's first stage: the head trained alone on frozen, cached features."""
+        features = compute_features(backbone, column, layer=backbone.n_blocks - 1, batch_size=self.batch_size,
+                                    cache=self.cache, verbose=self.verbose, estimator=type(self).__name__)
+        probe = copy.copy(self)
+        probe.n_trainable_blocks, probe.unfreeze_every, probe.head_init = 0, None, "random"
+        probe.cached_blocks_ = backbone.n_blocks
+        probe.trainable_schedule_ = (0, 0)
+        module = probe._build_module(backbone, n_outputs)
+        net = probe._skorch_net(module, criterion, extra_net_kwargs, device, text_collate=False)
+        net.fit(features, y_fit)
+        return net.module_.head
 
     def _fit_checks(self, X, y):
         """Validate X and its length against y; return X as a Column."""
@@ -427,6 +453,13 @@ _DOC_COMMON = """
     weights : str, path or None, default="DEFAULT"
         Pretrained weights (image models; torchvision terms). None gives the same
         architecture from scratch: the baseline that shows what pretraining adds.
+    head_init : {"probe", "random"}, default="probe"
+        When blocks are trained from pretrained weights, "probe" first fits
+        the new head on the frozen features (cheap: they come from the
+        cache), then fine-tunes from there (LP-FT: Kumar et al., "Fine-Tuning
+        can Distort Pretrained Features and Underperform Out-of-Distribution",
+        ICLR 2022): a random head's early gradients would otherwise disturb
+        the pretrained blocks. "random" starts from a random head.
     n_trainable_blocks : int or "all", default=0
         Freeze depth, counted from the top: 0 trains only the new head (a linear
         probe), k the top k blocks and the head, "all" every block (weight
@@ -511,7 +544,7 @@ class ImageClassifier(_ClassifierMixin, _FineTuner):
     """
     _modality = "image"
 
-    def __init__(self, model="efficientnet_lite0", *, weights="DEFAULT", n_trainable_blocks=0, augment=True,
+    def __init__(self, model="efficientnet_lite0", *, weights="DEFAULT", n_trainable_blocks=0, head_init="probe", augment=True,
                  class_weight=None, max_epochs="auto", lr=3e-3, batch_size=32, optimizer="adamw", backbone_lr_scale="auto",
                  layer_decay=0.8, warmup_fraction=0.1, unfreeze_every=None, early_stopping=True, patience=3,
                  validation_fraction=0.1, train_split="auto", callbacks=None, cache=True, device="auto",
@@ -534,8 +567,8 @@ class ImageRegressor(_RegressorMixin, _FineTuner):
     """
     _modality = "image"
 
-    def __init__(self, model="efficientnet_lite0", *, weights="DEFAULT", n_trainable_blocks=0, augment=True,
-                 max_epochs="auto", lr=3e-3, batch_size=32, optimizer="adamw", backbone_lr_scale="auto", layer_decay=0.8,
+    def __init__(self, model="efficientnet_lite0", *, weights="DEFAULT", n_trainable_blocks=0, head_init="probe",
+                 augment=True, max_epochs="auto", lr=3e-3, batch_size=32, optimizer="adamw", backbone_lr_scale="auto", layer_decay=0.8,
                  warmup_fraction=0.1, unfreeze_every=None, early_stopping=True, patience=3, validation_fraction=0.1,
                  train_split="auto", callbacks=None, cache=True, device="auto", random_state=None, verbose=False,
                  **kwargs):
@@ -560,7 +593,7 @@ class TextClassifier(_ClassifierMixin, _FineTuner):
     """
     _modality = "text"
 
-    def __init__(self, model="all-MiniLM-L6-v2", *, n_trainable_blocks=0, class_weight=None, max_epochs="auto", lr=3e-3,
+    def __init__(self, model="all-MiniLM-L6-v2", *, n_trainable_blocks=0, head_init="probe", class_weight=None, max_epochs="auto", lr=3e-3,
                  batch_size=32, optimizer="adamw", backbone_lr_scale="auto", layer_decay=0.8, warmup_fraction=0.1,
                  unfreeze_every=None, early_stopping=True, patience=3, validation_fraction=0.1, train_split="auto",
                  callbacks=None, cache=True, device="auto", random_state=None, verbose=False, **kwargs):
@@ -580,7 +613,7 @@ class TextRegressor(_RegressorMixin, _FineTuner):
     """
     _modality = "text"
 
-    def __init__(self, model="all-MiniLM-L6-v2", *, n_trainable_blocks=0, max_epochs="auto", lr=3e-3, batch_size=32,
+    def __init__(self, model="all-MiniLM-L6-v2", *, n_trainable_blocks=0, head_init="probe", max_epochs="auto", lr=3e-3, batch_size=32,
                  optimizer="adamw", backbone_lr_scale="auto", layer_decay=0.8, warmup_fraction=0.1,
                  unfreeze_every=None, early_stopping=True, patience=3, validation_fraction=0.1, train_split="auto",
                  callbacks=None, cache=True, device="auto", random_state=None, verbose=False, **kwargs):
