@@ -94,11 +94,13 @@ class ClassTokenPool(nn.Module):
         return self.norm(x)[:, 0]
 
 
-class EfficientNetLiteStem(nn.Module):
-    def __init__(self, net):
+class ConvBNReLU6(nn.Module):
+    """Convolution, BatchNorm, ReLU6: EfficientNet-Lite's stem and head."""
+
+    def __init__(self, conv, bn):
         super().__init__()
-        self.conv = net._conv_stem
-        self.bn = net._bn0
+        self.conv = conv
+        self.bn = bn
         self.act = nn.ReLU6()
 
     def forward(self, x):
@@ -117,17 +119,6 @@ class EfficientNetLiteStage(nn.Module):
         for block, rate in zip(self.blocks, self.rates):
             x = block(x, drop_connect_rate=rate)
         return x
-
-
-class EfficientNetLiteHead(nn.Module):
-    def __init__(self, net):
-        super().__init__()
-        self.conv = net._conv_head
-        self.bn = net._bn1
-        self.act = nn.ReLU6()
-
-    def forward(self, x):
-        return self.act(self.bn(self.conv(x)))
 
 
 class SentenceTransformerNet(nn.Module):

@@ -68,14 +68,14 @@ def build_efficientnet_lite0(weights="DEFAULT", device="cpu"):
             raise ValueError(f"{path} does not match efficientnet_lite0: missing {missing[:5]}, unexpected {unexpected[:5]}.")
     n_blocks = len(net._blocks)
     rate = net._global_params.drop_connect_rate or 0.0
-    blocks = [("stem", m.EfficientNetLiteStem(net))]
+    blocks = [("stem", m.ConvBNReLU6(net._conv_stem, net._bn0))]
     start = 0
     for i, length in enumerate(_LITE0_STAGES, start=1):
         idx = range(start, start + length)
         blocks.append((f"stage{i}", m.EfficientNetLiteStage(
             [net._blocks[j] for j in idx], [rate * j / n_blocks for j in idx])))
         start += length
-    blocks.append(("head", m.EfficientNetLiteHead(net)))
+    blocks.append(("head", m.ConvBNReLU6(net._conv_head, net._bn1)))
     block_net = m.BlockNet([b for _, b in blocks], m.GlobalPool()).to(device).eval()
     return Backbone(
         name=EFFICIENTNET_LITE0,
