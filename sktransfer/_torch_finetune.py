@@ -192,11 +192,10 @@ class WarmupCosine(Callback):
 class GradualUnfreezing(Callback):
     """Make one more block trainable every ``every`` epochs."""
 
-    def __init__(self, first, last, every, offset):
+    def __init__(self, first, last, every):
         self.first = first
         self.last = last
         self.every = every
-        self.offset = offset
 
     def on_epoch_begin(self, net, **kwargs):
         from ._freeze import trainable_at_epoch

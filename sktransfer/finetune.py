@@ -33,6 +33,10 @@ def _store_params(estimator, params):
         setattr(estimator, key, value)
 
 
+def _silent(*args, **kwargs):
+    """A picklable sink for skorch messages we do not print."""
+
+
 class _FineTuner(BaseEstimator):
     """Shared fit/predict of the four fine-tuning estimators."""
 
@@ -166,7 +170,6 @@ class _FineTuner(BaseEstimator):
 
     def _build_module(self, backbone, n_outputs):
         rt = require("sktransfer._torch_finetune")
-        torch = require("torch")
         head_kwargs = {k[len("module__"):]: v for k, v in self._prefixed().items() if k.startswith("module__")}
         unknown = set(head_kwargs) - {"hidden", "dropout"}
         if unknown:
@@ -185,7 +188,6 @@ class _FineTuner(BaseEstimator):
         if start == 0:
             p = backbone.preprocess
             norm = rt.InputNorm(p.mean, p.std)
-        del torch
         return rt.ImageTransferNet(blocks, net.pool, head, n_frozen=len(blocks) - first, norm=norm)
 
     def _param_groups(self, module):
@@ -201,16 +203,16 @@ class _FineTuner(BaseEstimator):
             groups.append(("encoder.*", {"lr": self.lr * scales[0]}))
         return groups
 
-    def _callbacks(self, n_module_blocks):
+    def _callbacks(self):
         rt = require("sktransfer._torch_finetune")
         skorch = require("skorch")
         cbs = [("warmup_cosine", rt.WarmupCosine(self.warmup_fraction))]
         first, last = self.trainable_schedule_
         if self.unfreeze_every is not None and last > first:
-            cbs.append(("unfreeze", rt.GradualUnfreezing(first, last, self.unfreeze_every, 0)))
+            cbs.append(("unfreeze", rt.GradualUnfreezing(first, last, self.unfreeze_every)))
         if self.train_split_ is not None and self.early_stopping:
             cbs.append(("early_stopping", skorch.callbacks.EarlyStopping(
-                patience=self.patience, load_best=True, sink=lambda *a: None)))
+                patience=self.patience, load_best=True, sink=_silent)))
         if self.verbose:
             cbs.append(("progress", skorch.callbacks.ProgressBar()))
         for i, cb in enumerate(self.callbacks or []):
@@ -300,7 +302,7 @@ class _FineTuner(BaseEstimator):
         net = net_cls(
             module=module, criterion=criterion, optimizer=self._optimizer_class(), lr=self.lr,
             max_epochs=self.max_epochs_, batch_size=self.batch_size, train_split=self.train_split_,
-            callbacks=self._callbacks(len(module.blocks)), device=device, verbose=int(bool(self.verbose)),
+            callbacks=self._callbacks(), device=device, verbose=int(bool(self.verbose)),
             **extra_net_kwargs, **kwargs,
         )
         net.amp_ = device.startswith("cuda")

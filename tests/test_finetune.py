@@ -219,8 +219,11 @@ def test_layerwise_learning_rates_and_gradual_unfreezing(digits):
 
 def test_pickle_roundtrip_and_cpu_only_load(tmp_path, digits):
     images, target = digits
-    clf = ImageClassifier(model="sktransfer/tiny-cnn", n_trainable_blocks=1, max_epochs=2, **FAST)
-    clf.fit(images[:80], target[:80])
+    # Defaults (early stopping, warm-up, LP-FT) included: every callback must pickle.
+    clf = ImageClassifier(model="sktransfer/tiny-cnn", n_trainable_blocks=1, max_epochs=2, unfreeze_every=1,
+                          device="cpu", random_state=0)
+    clf.fit(images[:200], target[:200])
+    assert "early_stopping" in dict(clf.net_.callbacks_)
     expected = clf.predict_proba(images[80:100])
     restored = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(restored.predict_proba(images[80:100]), expected)
