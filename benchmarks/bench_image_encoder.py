@@ -46,8 +46,8 @@ crop (55-100 % of each side) of one source, randomly mirrored, resized
 
 Timing
 ------
-Each repeat runs every contender once on the whole list; the order of the
-contenders rotates between repeats. Reported: median (and min/max) over the
+Each repeat runs every contender once on the whole list, in a fresh (seeded)
+random order. Reported: median (and min/max) over the
 repeats, ratios of medians, and the median of the per-repeat ratios (each
 ratio taken within one repeat, so under the same background load). Every contender is warmed up first on a few
 images (model load, oneDNN kernel selection); model loading is not timed for
@@ -73,6 +73,7 @@ import copy
 import importlib.metadata as md
 import os
 import platform
+import random
 import shutil
 import statistics
 import sys
@@ -367,7 +368,10 @@ def main(argv=None):
         outputs = {}
         names = list(contenders) + ["cached"]
         for r in range(args.repeats):
-            order = names[r % len(names):] + names[: r % len(names)]
+            # A fresh random order each repeat (seeded), so no contender always
+            # follows the same other one (memory and load left behind differ).
+            order = list(names)
+            random.Random(args.seed * 1000 + r).shuffle(order)
             for name in order:
                 if name == "cached":
                     t_first, t_warm, out_first, out_warm = cached_pair()

@@ -429,6 +429,8 @@ class _RegressorMixin(RegressorMixin):
         """
         torch = require("torch")
         self._check_y_given(y)
+        if np.iscomplexobj(np.asarray(y)):
+            raise ValueError(f"{type(self).__name__}: Complex data not supported in y.")
         y_arr = np.asarray(y, dtype=np.float64)
         if y_arr.ndim not in (1, 2) or not np.isfinite(y_arr).all():
             raise ValueError(f"{type(self).__name__}: y must be finite numbers of shape (n,) or (n, n_outputs); got shape {y_arr.shape}.")

@@ -297,6 +297,8 @@ def test_bad_input_errors(digits):
         TextClassifier(model="sktransfer/tiny-cnn").fit(["a", "b"], [0, 1])
     with pytest.raises(ValueError, match=r"y must be finite numbers"):
         TextRegressor(model="sktransfer/tiny-text").fit(["a", "b"], [1.0, np.nan])
+    with pytest.raises(ValueError, match=r"Complex data not supported in y"):
+        TextRegressor(model="sktransfer/tiny-text").fit(["a", "b"], [1.0 + 2j, 3.0])
 
 
 @pytest.mark.slow
