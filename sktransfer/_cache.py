@@ -51,7 +51,9 @@ class MemoryCache:
         return found
 
     def put(self, key, value):
-        value = np.asarray(value, dtype=np.float32)
+        # A copy: a row of a batch array would keep the whole batch alive
+        # while the byte bound counts only the row.
+        value = np.array(value, dtype=np.float32, copy=True)
         if value.nbytes > self.max_bytes:
             return
         with self._lock:

@@ -75,16 +75,26 @@ def resolve_device(device):
 
 
 def state_dict_digest(module, extra=""):
-    """Content hash of a module's weights and buffers (plus ``extra``)."""
+    """Content hash of a module's weights and buffers (plus ``extra``).
+
+    A tensor registered under two names (a text backbone lists its layers
+    again as ``blocks``) is hashed once, and bytes are hashed in place.
+    """
     torch = require("torch")
     h = hashlib.blake2b(digest_size=16)
     h.update(extra.encode())
+    seen = set()
     for key, tensor in module.state_dict().items():
-        t = tensor.detach().cpu().contiguous()
+        t = tensor.detach()
+        ident = (t.data_ptr(), t.dtype, tuple(t.shape))
+        if t.numel() and ident in seen:
+            continue
+        seen.add(ident)
+        t = t.cpu().contiguous()
         h.update(key.encode())
         h.update(repr((tuple(t.shape), str(t.dtype))).encode())
         if t.numel():
-            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+            h.update(t.reshape(-1).view(torch.uint8).numpy())
     return h.hexdigest()
 
 
