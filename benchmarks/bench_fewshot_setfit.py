@@ -21,6 +21,8 @@ sktransfer k=0, early_stopping=False
 sktransfer k=2 (defaults)
     ``n_trainable_blocks=2``: the top two transformer layers fine-tuned
     (LP-FT: head probed first on cached embeddings), other defaults as above.
+sktransfer k=2, early_stopping=False
+    The same without the validation split.
 SetFit (defaults)
     setfit's ``SetFitModel.from_pretrained(<the same local MiniLM folder>)``
     (logistic-regression head) and ``Trainer(model, args, train_dataset)``
@@ -39,7 +41,7 @@ second one's predict time is a cache hit; see the table).
 
 Usage::
 
-    python benchmarks/bench_fewshot_setfit.py            # 8 and 16 per class, seeds 0-3, 1000 test
+    python benchmarks/bench_fewshot_setfit.py            # 8 and 16 per class, seeds 0-2, 1000 test
     python benchmarks/bench_fewshot_setfit.py --quick    # 8 per class, seed 0, 200 test
 """
 
@@ -98,16 +100,18 @@ def run_setfit(path, Xtr, ytr, Xte, yte, seed, classes):
     t0 = time.perf_counter()
     pred = np.asarray(model.predict(list(Xte), show_progress_bar=False))
     pred_s = time.perf_counter() - t0
-    steps = getattr(getattr(trainer, "state", None), "global_step", None)
+    st = getattr(trainer, "st_trainer", None)
+    steps = st.state.global_step if st is not None else None
+    pairs = len(st.train_dataset) if st is not None and st.train_dataset is not None else None
     return {"contender": "SetFit (defaults)", "acc": float((classes[pred] == yte).mean()), "fit_s": fit_s,
-            "predict_s": pred_s, "epochs": None, "steps": steps}
+            "predict_s": pred_s, "epochs": None, "steps": steps, "pairs": pairs}
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--shots", default="8,16", help="labelled examples per class")
-    ap.add_argument("--seeds", type=int, default=4)
+    ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--n-test", type=int, default=1000)
     ap.add_argument("--skip-k2", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
@@ -147,6 +151,8 @@ def main(argv=None):
     if not args.skip_k2:
         contenders.append(("sktransfer k=2 (defaults)", lambda s: TextClassifier(
             "all-MiniLM-L6-v2", n_trainable_blocks=2, random_state=s, device="cpu")))
+        contenders.append(("sktransfer k=2, early_stopping=False", lambda s: TextClassifier(
+            "all-MiniLM-L6-v2", n_trainable_blocks=2, early_stopping=False, random_state=s, device="cpu")))
 
     load_before = common.load()
     runs = []
@@ -183,7 +189,7 @@ def main(argv=None):
             fit = np.mean([r["fit_s"] for r in rs])
             ratio = f"{np.mean([r['fit_s'] for r in ref]) / fit:.1f}x" if ref and name != "SetFit (defaults)" else "-"
             extra = (f"epochs {[r['epochs'] for r in rs]}" if rs[0]["epochs"] is not None
-                     else f"steps {[r.get('steps') for r in rs]}")
+                     else f"steps {[r.get('steps') for r in rs]} (pairs {[r.get('pairs') for r in rs]})")
             rows.append([n, name, common.mean_sd(accs), f"{100 * min(accs):.1f}–{100 * max(accs):.1f}",
                          f"{fit:.1f} s", ratio, f"{np.mean([r['predict_s'] for r in rs]):.1f} s", extra])
     header = ["examples per class", "contender", "test accuracy % (mean ± sd over seeds)", "min–max",

