@@ -259,6 +259,7 @@ class _FineTuner(BaseEstimator):
     def _forward(self, X):
         check_is_fitted(self, "net_")
         column = self._validate_X(X)
+        order = None
         if self.cached_blocks_:
             backbone = get_backbone(self.model, weights=self._weights(), device=resolve_device(self.device))
             if backbone.identity != self.backbone_identity_:
@@ -271,12 +272,22 @@ class _FineTuner(BaseEstimator):
             rt = require("sktransfer._torch_finetune")
             samples = samples_for(column, self._modality)
             transform = rt.ImageTransform(backbone.preprocess, False) if backbone is not None else None
+            if self._modality == "text":
+                # Longest first, as in the cached path: batches of similar
+                # length pad fewer tokens. The output order is restored below.
+                order = np.argsort([-len(s.text) for s in samples], kind="stable")
+                samples = [samples[i] for i in order]
             inputs = rt.SampleDataset(samples, image_transform=transform)
         torch = require("torch")
         # torch's DataLoader draws a seed from the global RNG even when it
         # does not shuffle: predicting must not change the user's RNG state.
         with torch.random.fork_rng(devices=[]):
-            return self.net_.predict_proba(inputs)
+            out = self.net_.predict_proba(inputs)
+        if order is not None:
+            restored = np.empty_like(out)
+            restored[order] = out
+            out = restored
+        return out
 
     def _check_y_given(self, y):
         self._check_params()

@@ -278,6 +278,16 @@ def test_pandas_and_list_inputs_agree():
     assert list(clf.feature_names_in_) == ["review"]
 
 
+def test_text_prediction_order_is_kept():
+    """Predictions are batched longest-first internally, returned in input order."""
+    X = ["a" * (i % 7 + 1) + f" text {i}" + " long" * (i % 5) for i in range(40)]
+    y = [i % 2 for i in range(40)]
+    clf = TextClassifier(model="sktransfer/tiny-text", n_trainable_blocks=1, max_epochs=2, **FAST).fit(X, y)
+    assert clf.cached_blocks_ == 0
+    one_by_one = np.vstack([clf.predict_proba([x]) for x in X])
+    np.testing.assert_allclose(clf.predict_proba(X), one_by_one, atol=1e-5)
+
+
 def test_bad_input_errors(digits):
     images, target = digits
     clf = TextClassifier(model="sktransfer/tiny-text", **FAST)
