@@ -86,6 +86,28 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent
+METHOD = """\
+How each contender runs (all on CPU, same EfficientNet-Lite0 ImageNet weights, same file paths):
+
+- sktransfer: `ImageEncoder(batch_size=32, device="cpu", cache=False).fit(paths)`, then
+  `.transform(paths)` is timed. The cache rows use `cache=True`, after `sktransfer.clear_cache()`.
+- hand-written loop: `PIL.Image.open(p).convert("RGB")` -> `transforms.Compose([Resize(256),
+  CenterCrop(224), ToTensor(), Normalize(127/255, 128/255)])`, `torch.stack` batches of 32,
+  `model.eval()`, `torch.inference_mode()`, `torch.cat`; `model` is a copy of
+  `sktransfer.backbones.get_backbone("efficientnet_lite0").net`.
+- embetter 0.9.1: its own `ImageLoader(convert="RGB").transform` then
+  `TimmEncoder(name="efficientnet_lite0").transform`, unmodified (its per-image loop: every image
+  through timm's eval transform, then `model(x)` one image at a time, autograd on). timm is not
+  installed and its weights cannot be downloaded, so a stand-in `timm` module is placed in
+  `sys.modules` before embetter is imported: `create_model(..., num_classes=0)` returns a copy of the
+  same network in eval mode (pooled 1280-d output) and `create_transform` returns timm's eval
+  transform for it (Resize(256, bilinear), CenterCrop(224), ToTensor, Normalize(127/255, 128/255)).
+  The two steps are chained by hand because `make_pipeline(...).transform` raises NotFittedError
+  under scikit-learn 1.9 (embetter's steps set no fitted attributes).
+- Each repeat runs every contender once, in a fresh seeded random order; model loading and a
+  warm-up on 8 images are excluded for everyone. Ratios > 1 mean the contender is slower than
+  sktransfer cold. "Median of per-repeat ratios" pairs each contender with sktransfer's run in the
+  same repeat (same background load)."""
 MEAN = (127 / 255,) * 3
 STD = (128 / 255,) * 3
 
@@ -482,7 +504,8 @@ def main(argv=None):
             f"Command: `{cmd.strip()}`",
             "",
             f"Machine: {machine()}. 1-minute load average {load_before[0]:.1f} before the timed runs and "
-            f"{load_after[0]:.1f} after them (the machine was shared: other processes were running).",
+            f"{load_after[0]:.1f} after them (this run's own threads account for about 2; anything above "
+            "that is other jobs on the machine).",
             "",
             "Versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()),
             "",
@@ -491,6 +514,8 @@ def main(argv=None):
             f"random crops/flips/resizes of {', '.join(info['sources'])}.",
             "",
             table,
+            "",
+            METHOD,
             "",
             "Feature agreement (same network, same weights, same preprocessing):",
             "",
