@@ -61,7 +61,7 @@ def _compute(backbone, todo, layer, pooled, batch_size, estimator):
         keys.sort(key=lambda k: -len(todo[k].text))
         for batch_keys in _batches(keys, batch_size):
             features = backbone.tokenize([todo[k].text for k in batch_keys])
-            yield batch_keys, backbone.embed(features)
+            yield batch_keys, backbone.embed(features, layer=layer, pooled=pooled)
         return
 
     def prepare(batch_keys):
@@ -93,6 +93,8 @@ def compute_features(backbone, column, *, layer, pooled=True, batch_size=32, cac
     Returns
     -------
     ndarray of shape (n_samples, ...) float32
+        For text with ``pooled=False``, an object array of (tokens, dim)
+        float32 arrays: texts have different numbers of tokens.
     """
     from tqdm.auto import tqdm
 
@@ -101,6 +103,7 @@ def compute_features(backbone, column, *, layer, pooled=True, batch_size=32, cac
     prefix = f"{backbone.identity}:{layer}:{'pooled' if pooled else 'raw'}:"
     if rows_in_memory is None:
         rows_in_memory = n if backbone.modality == "text" else max(batch_size * 8, 256)
+    ragged = backbone.modality == "text" and not pooled
     out = None
     bar = tqdm(total=n, disable=not verbose, desc=f"{estimator}({backbone.name})", unit=backbone.modality)
     try:
@@ -122,7 +125,7 @@ def compute_features(backbone, column, *, layer, pooled=True, batch_size=32, cac
             for i, key in zip(rows, keys):
                 value = found[key]
                 if out is None:
-                    out = np.empty((n,) + value.shape, dtype=np.float32)
+                    out = np.empty(n, dtype=object) if ragged else np.empty((n,) + value.shape, dtype=np.float32)
                 out[i] = value
     finally:
         bar.close()

@@ -89,14 +89,28 @@ class ImageTransferNet(_FreezableMixin, nn.Module):
     is the identity.
     """
 
-    def __init__(self, blocks, pool, head, n_frozen, norm=None):
+    def __init__(self, blocks, pool, head, n_frozen, norm=None, freeze_batchnorm=False):
         super().__init__()
         self.norm = norm if norm is not None else nn.Identity()
         self.blocks = nn.ModuleList(blocks)
         self.pool = pool
         self.head = head
         self.n_frozen = 0
+        self.freeze_batchnorm = bool(freeze_batchnorm)
         self.set_frozen(n_frozen)
+
+    def train(self, mode=True):
+        super().train(mode)
+        if self.freeze_batchnorm:
+            # Pretrained running statistics normalise the trainable blocks in
+            # training as in evaluation; updating them with a small momentum
+            # (0.01 in EfficientNet-Lite) leaves evaluation with statistics
+            # that match neither the old nor the new data.
+            for block in self.blocks:
+                for m in block.modules():
+                    if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                        m.train(False)
+        return self
 
     def frozen_extras(self):
         # The pool's own weights (ConvNeXt's and ViT's final norm) sit above
@@ -137,6 +151,17 @@ class TextTransferNet(_FreezableMixin, nn.Module):
 
     def forward(self, **features):
         return self.head(self.encoder(features))
+
+
+class CachedTextNet(TextTransferNet):
+    """The top layers of a text backbone, run from cached token-level outputs of the frozen ones.
+
+    ``encoder`` has had its lowest blocks dropped (``drop_blocks``); the
+    module takes their padded outputs and attention mask (``StatesCollate``).
+    """
+
+    def forward(self, states, attention_mask):
+        return self.head(self.encoder.forward_states(states, attention_mask))
 
 
 class CachedHeadNet(nn.Module):
@@ -259,6 +284,33 @@ class TextCollate:
         features = self.encoder.tokenize(texts)
         ys = torch.utils.data.default_collate([b[1] for b in batch])
         return features, ys
+
+
+class StatesDataset(torch.utils.data.Dataset):
+    """Cached token-level states (one (tokens, dim) array per text) with optional targets."""
+
+    def __init__(self, states, y=None):
+        self.states = states
+        self.y = y
+
+    def __len__(self):
+        return len(self.states)
+
+    def __getitem__(self, i):
+        return self.states[i], self.y[i] if self.y is not None else 0
+
+
+def collate_states(batch):
+    """Pad a batch of (tokens, dim) arrays on the right; mask the padding."""
+    lengths = [len(b[0]) for b in batch]
+    dim = batch[0][0].shape[1]
+    states = torch.zeros(len(batch), max(lengths), dim)
+    mask = torch.zeros(len(batch), max(lengths), dtype=torch.long)
+    for i, (b, n) in enumerate(zip(batch, lengths)):
+        states[i, :n] = torch.from_numpy(b[0])
+        mask[i, :n] = 1
+    ys = torch.utils.data.default_collate([b[1] for b in batch])
+    return {"states": states, "attention_mask": mask}, ys
 
 
 class ImageTransform:

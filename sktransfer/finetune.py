@@ -20,6 +20,7 @@ __all__ = ["ImageClassifier", "ImageRegressor", "TextClassifier", "TextRegressor
 # skorch's prefixed parameters, passed through to the skorch net.
 _SKORCH_PREFIXES = ("module__", "optimizer__", "criterion__", "iterator_train__", "iterator_valid__",
                     "callbacks__", "dataset__")
+_AUTO_EARLY_STOPPING_MIN_VALID = 50
 _OPTIMIZERS = {"adamw": "AdamW", "adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop"}
 
 
@@ -76,6 +77,10 @@ class _FineTuner(BaseEstimator):
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}.")
         if self.head_init not in ("probe", "random"):
             raise ValueError(f'head_init must be "probe" or "random", got {self.head_init!r}.')
+        if self.early_stopping not in ("auto", True, False):
+            raise ValueError(f'early_stopping must be "auto", True or False, got {self.early_stopping!r}.')
+        if getattr(self, "freeze_batchnorm", "auto") not in ("auto", True, False):
+            raise ValueError(f'freeze_batchnorm must be "auto", True or False, got {self.freeze_batchnorm!r}.')
         if self._augment() not in (True, False, None, "flip"):
             raise ValueError(f'augment must be True, False or "flip", got {self._augment()!r}.')
 
@@ -84,6 +89,12 @@ class _FineTuner(BaseEstimator):
 
     def _augment(self):
         return getattr(self, "augment", False)
+
+    def _freeze_batchnorm(self):
+        value = getattr(self, "freeze_batchnorm", False)
+        if value == "auto":
+            return self._weights() is not None
+        return bool(value)
 
     # -- data -------------------------------------------------------------------
     def _validate_X(self, X):
@@ -103,7 +114,7 @@ class _FineTuner(BaseEstimator):
         skorch = require("skorch")
         if self.train_split != "auto":
             return self.train_split
-        if not self.early_stopping:
+        if not self.early_stopping_:
             return None
         n_valid = int(np.ceil(n_samples * self.validation_fraction))
         stratified = self._is_classifier and not getattr(self, "multilabel_", False)
@@ -126,6 +137,19 @@ class _FineTuner(BaseEstimator):
         return skorch.dataset.ValidSplit(self.validation_fraction, stratified=stratified,
                                          random_state=self.random_state)
 
+    def _early_stopping(self, n_samples):
+        """``early_stopping="auto"``: on when the validation split holds at least 50 samples.
+
+        On fewer, the validation loss is too noisy to pick an epoch: few-shot
+        fits (8 or 16 texts per class) stopped after 4 epochs and lost 6-12
+        points (benchmarks/RESULTS.md, few-shot against SetFit).
+        """
+        if self.early_stopping != "auto":
+            return bool(self.early_stopping)
+        if self.train_split != "auto":
+            return self.train_split is not None
+        return int(np.ceil(n_samples * self.validation_fraction)) >= _AUTO_EARLY_STOPPING_MIN_VALID
+
     # -- network ------------------------------------------------------------------
     def _max_epochs(self, n_samples):
         """``max_epochs="auto"``: at least 10 epochs and about 300 optimiser steps, at most 100 epochs.
@@ -147,9 +171,9 @@ class _FineTuner(BaseEstimator):
         if not self.cache or always_frozen == 0:
             cached = 0
         elif self._modality == "text":
-            # Token-level outputs of frozen transformer layers are not cached
-            # (yet): only the fully frozen case, a head on sentence embeddings.
-            cached = n_blocks if last == 0 else 0
+            # Fully frozen: a head on sentence embeddings. Otherwise the frozen
+            # layers' token-level outputs, where the network can start from them.
+            cached = n_blocks if last == 0 else (always_frozen if getattr(backbone.net, "token_level", False) else 0)
         else:
             cached = 0 if self._augment() else always_frozen
         return first, last, cached
@@ -160,8 +184,9 @@ class _FineTuner(BaseEstimator):
         if self.cached_blocks_:
             layer = self.cached_blocks_ - 1
             pooled = self.cached_blocks_ == backbone.n_blocks
-            return compute_features(backbone, column, layer=layer, pooled=pooled, batch_size=self.batch_size,
-                                    cache=self.cache, verbose=self.verbose, estimator=type(self).__name__)
+            features = compute_features(backbone, column, layer=layer, pooled=pooled, batch_size=self.batch_size,
+                                        cache=self.cache, verbose=self.verbose, estimator=type(self).__name__)
+            return features if pooled or self._modality == "image" else rt.StatesDataset(features)
         samples = samples_for(column, self._modality)
         transform = None
         if self._modality == "image":
@@ -180,15 +205,18 @@ class _FineTuner(BaseEstimator):
         if self.cached_blocks_ == n_blocks:
             return rt.CachedHeadNet(head)
         net = copy.deepcopy(backbone.net).to("cpu")
-        if self._modality == "text":
-            return rt.TextTransferNet(net, head, n_frozen=n_blocks - first)
         start = self.cached_blocks_
+        if self._modality == "text":
+            if start:
+                return rt.CachedTextNet(net.drop_blocks(start), head, n_frozen=n_blocks - start - first)
+            return rt.TextTransferNet(net, head, n_frozen=n_blocks - first)
         blocks = list(net.blocks)[start:]
         norm = None
         if start == 0:
             p = backbone.preprocess
             norm = rt.InputNorm(p.mean, p.std)
-        return rt.ImageTransferNet(blocks, net.pool, head, n_frozen=len(blocks) - first, norm=norm)
+        return rt.ImageTransferNet(blocks, net.pool, head, n_frozen=len(blocks) - first, norm=norm,
+                                   freeze_batchnorm=self._freeze_batchnorm())
 
     def _param_groups(self, module):
         """Layer-wise learning rates for the blocks the module may train."""
@@ -210,7 +238,7 @@ class _FineTuner(BaseEstimator):
         first, last = self.trainable_schedule_
         if self.unfreeze_every is not None and last > first:
             cbs.append(("unfreeze", rt.GradualUnfreezing(first, last, self.unfreeze_every)))
-        if self.train_split_ is not None and self.early_stopping:
+        if self.train_split_ is not None and self.early_stopping_:
             cbs.append(("early_stopping", skorch.callbacks.EarlyStopping(
                 patience=self.patience, load_best=True, sink=_silent)))
         if self.verbose:
@@ -227,6 +255,7 @@ class _FineTuner(BaseEstimator):
         self.backbone_identity_ = backbone.identity
         self.block_names_ = list(backbone.block_names)
         _freeze.n_trainable(self.n_trainable_blocks, backbone.n_blocks)  # parameter errors before data errors
+        self.early_stopping_ = self._early_stopping(len(column))
         self.train_split_ = self._train_split(len(column), y_fit)
         self.max_epochs_ = self._max_epochs(len(column))
         first, last, cached = self._plan(backbone)
@@ -247,8 +276,7 @@ class _FineTuner(BaseEstimator):
                 module.head = self._fit_probe_head(backbone, column, y_fit, n_outputs, criterion,
                                                    extra_net_kwargs, device)
             inputs = self._inputs(backbone, column, training=True)
-            net = self._skorch_net(module, criterion, extra_net_kwargs, device,
-                                   text_collate=self._modality == "text" and not self.cached_blocks_)
+            net = self._skorch_net(module, criterion, extra_net_kwargs, device, collate=self._collate(module))
             if not isinstance(inputs, np.ndarray):
                 inputs.y = y_fit
             net.fit(inputs, y_fit)
@@ -266,18 +294,22 @@ class _FineTuner(BaseEstimator):
                 raise RuntimeError(f"The weights of {self.model!r} differ from those {type(self).__name__} was fitted with.")
         else:
             backbone = get_backbone(self.model, weights=self._weights(), device="cpu") if self._modality == "image" else None
+        rt = require("sktransfer._torch_finetune")
         if self.cached_blocks_:
             inputs = self._inputs(backbone, column, training=False)
         else:
-            rt = require("sktransfer._torch_finetune")
             samples = samples_for(column, self._modality)
             transform = rt.ImageTransform(backbone.preprocess, False) if backbone is not None else None
-            if self._modality == "text":
-                # Longest first, as in the cached path: batches of similar
-                # length pad fewer tokens. The output order is restored below.
-                order = np.argsort([-len(s.text) for s in samples], kind="stable")
-                samples = [samples[i] for i in order]
             inputs = rt.SampleDataset(samples, image_transform=transform)
+        if isinstance(inputs, (rt.SampleDataset, rt.StatesDataset)) and self._modality == "text":
+            # Longest first, as when the cache is filled: batches of similar
+            # length pad fewer tokens. The output order is restored below.
+            if isinstance(inputs, rt.SampleDataset):
+                order = np.argsort([-len(s.text) for s in inputs.samples], kind="stable")
+                inputs.samples = [inputs.samples[i] for i in order]
+            else:
+                order = np.argsort([-len(s) for s in inputs.states], kind="stable")
+                inputs.states = inputs.states[order]
         torch = require("torch")
         # torch's DataLoader draws a seed from the global RNG even when it
         # does not shuffle: predicting must not change the user's RNG state.
@@ -294,7 +326,14 @@ class _FineTuner(BaseEstimator):
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
 
-    def _skorch_net(self, module, criterion, extra_net_kwargs, device, text_collate):
+    def _collate(self, module):
+        """How batches of text inputs are put together (None: default collation)."""
+        rt = require("sktransfer._torch_finetune")
+        if self._modality != "text" or self.cached_blocks_ == len(self.block_names_):
+            return None
+        return rt.collate_states if self.cached_blocks_ else rt.TextCollate(module.encoder)
+
+    def _skorch_net(self, module, criterion, extra_net_kwargs, device, collate=None):
         torch = require("torch")
         rt = require("sktransfer._torch_finetune")
         kwargs = {k: v for k, v in self._prefixed().items() if not k.startswith("module__")}
@@ -305,8 +344,7 @@ class _FineTuner(BaseEstimator):
         if device.startswith("cuda"):
             kwargs.setdefault("iterator_train__pin_memory", True)
             kwargs.setdefault("iterator_valid__pin_memory", True)
-        if text_collate:
-            collate = rt.TextCollate(module.encoder)
+        if collate is not None:
             kwargs.setdefault("iterator_train__collate_fn", collate)
             kwargs.setdefault("iterator_valid__collate_fn", collate)
         net_cls = rt.TransferNetClassifier if self._is_classifier else rt.TransferNetRegressor
@@ -332,7 +370,7 @@ class _FineTuner(BaseEstimator):
         probe.cached_blocks_ = backbone.n_blocks
         probe.trainable_schedule_ = (0, 0)
         module = probe._build_module(backbone, n_outputs)
-        net = probe._skorch_net(module, criterion, extra_net_kwargs, device, text_collate=False)
+        net = probe._skorch_net(module, criterion, extra_net_kwargs, device)
         net.fit(features, y_fit)
         return net.module_.head
 
@@ -490,7 +528,7 @@ _DOC_COMMON = """
         "adamw" (default, weight decay 0.01), "adam", "sgd", "rmsprop" or a
         torch.optim class. ``train_split="auto"`` holds out
         ``validation_fraction`` (stratified for classifiers) when
-        ``early_stopping``. ``device="auto"`` picks CUDA, MPS, then CPU; on
+        ``early_stopping_``. ``device="auto"`` picks CUDA, MPS, then CPU; on
         CUDA training uses bfloat16 autocast and pinned memory.
     backbone_lr_scale : float or "auto", default="auto"
         The top trainable block's learning rate relative to ``lr``. "auto":
@@ -504,9 +542,13 @@ _DOC_COMMON = """
         Linear warm-up over this fraction of the steps, then cosine decay.
     unfreeze_every : int or None, default=None
         Gradual unfreezing: one more block becomes trainable every this many epochs.
-    early_stopping : bool, default=True
+    early_stopping : bool or "auto", default="auto"
         Stop when the validation loss has not improved for ``patience``
-        epochs and restore the best weights.
+        epochs and restore the best weights. "auto" turns it on when the
+        validation split holds at least 50 samples (500 samples at the
+        default ``validation_fraction``) or a ``train_split`` is given: on
+        fewer, the validation loss is too noisy to choose an epoch, and
+        few-shot fits stopped too early. The value used is ``early_stopping_``.
     patience : int, default=3
     validation_fraction : float, default=0.1
     cache : bool or str, default=True
@@ -560,8 +602,8 @@ class ImageClassifier(_ClassifierMixin, _FineTuner):
     _modality = "image"
 
     def __init__(self, model="efficientnet_lite0", *, weights="DEFAULT", n_trainable_blocks=0, head_init="probe", augment=True,
-                 class_weight=None, max_epochs="auto", lr=3e-3, batch_size=32, optimizer="adamw", backbone_lr_scale="auto",
-                 layer_decay=0.8, warmup_fraction=0.1, unfreeze_every=None, early_stopping=True, patience=3,
+                 freeze_batchnorm="auto", class_weight=None, max_epochs="auto", lr=3e-3, batch_size=32, optimizer="adamw", backbone_lr_scale="auto",
+                 layer_decay=0.8, warmup_fraction=0.1, unfreeze_every=None, early_stopping="auto", patience=3,
                  validation_fraction=0.1, train_split="auto", callbacks=None, cache=True, device="auto",
                  random_state=None, verbose=False, **kwargs):
         _store_params(self, locals())
@@ -583,8 +625,8 @@ class ImageRegressor(_RegressorMixin, _FineTuner):
     _modality = "image"
 
     def __init__(self, model="efficientnet_lite0", *, weights="DEFAULT", n_trainable_blocks=0, head_init="probe",
-                 augment=True, max_epochs="auto", lr=3e-3, batch_size=32, optimizer="adamw", backbone_lr_scale="auto", layer_decay=0.8,
-                 warmup_fraction=0.1, unfreeze_every=None, early_stopping=True, patience=3, validation_fraction=0.1,
+                 augment=True, freeze_batchnorm="auto", max_epochs="auto", lr=3e-3, batch_size=32, optimizer="adamw", backbone_lr_scale="auto", layer_decay=0.8,
+                 warmup_fraction=0.1, unfreeze_every=None, early_stopping="auto", patience=3, validation_fraction=0.1,
                  train_split="auto", callbacks=None, cache=True, device="auto", random_state=None, verbose=False,
                  **kwargs):
         _store_params(self, locals())
@@ -610,7 +652,7 @@ class TextClassifier(_ClassifierMixin, _FineTuner):
 
     def __init__(self, model="all-MiniLM-L6-v2", *, n_trainable_blocks=0, head_init="probe", class_weight=None, max_epochs="auto", lr=3e-3,
                  batch_size=32, optimizer="adamw", backbone_lr_scale="auto", layer_decay=0.8, warmup_fraction=0.1,
-                 unfreeze_every=None, early_stopping=True, patience=3, validation_fraction=0.1, train_split="auto",
+                 unfreeze_every=None, early_stopping="auto", patience=3, validation_fraction=0.1, train_split="auto",
                  callbacks=None, cache=True, device="auto", random_state=None, verbose=False, **kwargs):
         _store_params(self, locals())
 
@@ -630,6 +672,6 @@ class TextRegressor(_RegressorMixin, _FineTuner):
 
     def __init__(self, model="all-MiniLM-L6-v2", *, n_trainable_blocks=0, head_init="probe", max_epochs="auto", lr=3e-3, batch_size=32,
                  optimizer="adamw", backbone_lr_scale="auto", layer_decay=0.8, warmup_fraction=0.1,
-                 unfreeze_every=None, early_stopping=True, patience=3, validation_fraction=0.1, train_split="auto",
+                 unfreeze_every=None, early_stopping="auto", patience=3, validation_fraction=0.1, train_split="auto",
                  callbacks=None, cache=True, device="auto", random_state=None, verbose=False, **kwargs):
         _store_params(self, locals())

@@ -84,6 +84,30 @@ def test_freeze_depth_trains_only_the_top_blocks(digits):
         assert all(torch.equal(v, b.state_dict()[key]) for key, v in b0.items())
 
 
+def test_batchnorm_statistics_of_trainable_blocks(digits):
+    """Pretrained: BN running statistics stay as pretrained (train and eval normalise alike); scratch: they train."""
+    images, target = digits
+    X, y = images[:96], target[:96]
+    backbone = get_backbone("sktransfer/tiny-cnn", device="cpu")
+    stats = lambda module, i: module.blocks[i][1].running_mean.clone()  # noqa: E731
+    pretrained = backbone.net.blocks[2][1].running_mean.clone()
+
+    def fit(**kw):
+        return ImageClassifier(model="sktransfer/tiny-cnn", n_trainable_blocks=1, augment=False, max_epochs=2,
+                               head_init="random", **FAST, **kw).fit(X, y)
+
+    frozen_bn = fit()
+    module = frozen_bn.net_.module_
+    assert torch.equal(stats(module, -1), pretrained)
+    assert not torch.equal(module.blocks[-1][0].weight, backbone.net.blocks[2][0].weight)  # the block trained
+    assert not torch.equal(fit(freeze_batchnorm=False).net_.module_.blocks[-1][1].running_mean, pretrained)
+    scratch = fit(weights=None)
+    assert not torch.equal(scratch.net_.module_.blocks[-1][1].running_mean,
+                           get_backbone("sktransfer/tiny-cnn", weights=None).net.blocks[2][1].running_mean)
+    with pytest.raises(ValueError, match='freeze_batchnorm must be "auto", True or False'):
+        fit(freeze_batchnorm="yes")
+
+
 def test_all_blocks_and_scratch(digits):
     images, target = digits
     clf = ImageClassifier(model="sktransfer/tiny-cnn", n_trainable_blocks="all", max_epochs=2, **FAST)
@@ -184,15 +208,43 @@ def test_early_stopping_restores_best_and_validates_split():
     X = [f"sample {i} " + ("good" if i % 2 else "bad") for i in range(60)]
     y = [i % 2 for i in range(60)]
     clf = TextClassifier(model="sktransfer/tiny-text", max_epochs=40, patience=2, lr=0.5, device="cpu",
-                         random_state=0).fit(X, y)
+                         early_stopping=True, random_state=0).fit(X, y)
+    assert clf.early_stopping_ is True
     history = clf.history_
     losses = history[:, "valid_loss"]
     assert len(history) < 40  # stopped early
     best = int(np.argmin(losses))
     assert history[best, "valid_loss_best"]
     with pytest.raises(ValueError, match=r"stratified split, which needs at least one validation sample and two samples per class"):
-        TextClassifier(model="sktransfer/tiny-text").fit(["a", "b", "c", "d"], [0, 1, 2, 2])
+        TextClassifier(model="sktransfer/tiny-text", early_stopping=True).fit(["a", "b", "c", "d"], [0, 1, 2, 2])
     TextClassifier(model="sktransfer/tiny-text", max_epochs=1, **FAST).fit(["a", "b"], [0, 1])
+
+
+def test_early_stopping_auto_needs_a_validation_set_of_50():
+    """Few-shot data trains without early stopping (its validation loss is noise); larger data stops early."""
+    def fit(n, **kw):
+        X = [f"sample {i} " + ("good" if i % 2 else "bad") for i in range(n)]
+        return TextClassifier(model="sktransfer/tiny-text", max_epochs=2, device="cpu", random_state=0, **kw).fit(
+            X, [i % 2 for i in range(n)])
+
+    from skorch.dataset import ValidSplit
+
+    def n_trained(clf):
+        return sum(b.get("train_batch_size", 0) for b in clf.history_[-1, "batches"])
+
+    small = fit(499)  # 10 % is 50 validation samples (rounded up)...
+    assert small.early_stopping_ and n_trained(small) == 449
+    assert "early_stopping" in dict(small.net_.callbacks_)
+    few = fit(490)  # ...but 490 gives 49
+    assert few.early_stopping_ is False and few.train_split_ is None
+    assert "early_stopping" not in dict(few.net_.callbacks_)
+    assert n_trained(few) == 490  # every sample trains
+    assert "valid_loss" not in few.history_[-1]
+    # A validation split given by the user turns it on; early_stopping=False keeps it off.
+    assert fit(40, train_split=ValidSplit(4)).early_stopping_
+    assert fit(600, early_stopping=False).train_split_ is None
+    with pytest.raises(ValueError, match='early_stopping must be "auto", True or False'):
+        fit(40, early_stopping="yes")
 
 
 def test_layerwise_learning_rates_and_gradual_unfreezing(digits):
@@ -221,7 +273,7 @@ def test_pickle_roundtrip_and_cpu_only_load(tmp_path, digits):
     images, target = digits
     # Defaults (early stopping, warm-up, LP-FT) included: every callback must pickle.
     clf = ImageClassifier(model="sktransfer/tiny-cnn", n_trainable_blocks=1, max_epochs=2, unfreeze_every=1,
-                          device="cpu", random_state=0)
+                          early_stopping=True, device="cpu", random_state=0)
     clf.fit(images[:200], target[:200])
     assert "early_stopping" in dict(clf.net_.callbacks_)
     expected = clf.predict_proba(images[80:100])
@@ -322,7 +374,26 @@ def test_minilm_fine_tuning_matches_or_beats_linear_probe(reviews):
     acc_tuned = (tuned.predict(test["text"]) == test["label"]).mean()
     assert acc_probe > 0.62, acc_probe
     assert acc_tuned >= acc_probe - 0.03, (acc_tuned, acc_probe)
-    assert probe.cached_blocks_ == 7 and tuned.cached_blocks_ == 0
+    assert probe.cached_blocks_ == 7 and tuned.cached_blocks_ == 5
+
+
+@pytest.mark.slow
+def test_minilm_frozen_layers_are_cached_token_level(reviews):
+    """k=2 of MiniLM's 7 blocks: the 5 frozen ones run once; training matches the uncached path."""
+    X, y = list(reviews["text"][:48]), reviews["label"][:48]
+    common = dict(n_trainable_blocks=2, max_epochs=2, head_init="random", batch_size=16, **FAST)
+    cached = TextClassifier(**common).fit(X, y)
+    assert cached.cached_blocks_ == 5
+    assert len(cached.net_.module_.blocks) == 2  # only the trainable layers are in the module
+    uncached = TextClassifier(cache=False, **common).fit(X, y)
+    assert uncached.cached_blocks_ == 0
+    np.testing.assert_allclose(cached.history_[:, "train_loss"], uncached.history_[:, "train_loss"], rtol=1e-4)
+    np.testing.assert_allclose(cached.predict_proba(X[:20]), uncached.predict_proba(X[:20]), atol=1e-4)
+    # A grid-search candidate with another learning rate reuses the cached states.
+    backbone = get_backbone("all-MiniLM-L6-v2", device="cpu")
+    before = backbone.n_forwarded
+    TextClassifier(lr=1e-3, **common).fit(X, y).predict(X)
+    assert backbone.n_forwarded == before
 
 
 @pytest.mark.slow

@@ -121,20 +121,48 @@ class EfficientNetLiteStage(nn.Module):
         return x
 
 
+class _InjectedEmbeddings(nn.Module):
+    """Stands in for a transformer's embedding layer: returns the hidden states set just before the call."""
+
+    def __init__(self):
+        super().__init__()
+        self.value = None
+
+    def forward(self, *args, **kwargs):
+        value, self.value = self.value, None
+        return value
+
+
+class _StopForward(Exception):
+    pass
+
+
 class SentenceTransformerNet(nn.Module):
     """A SentenceTransformer whose transformer layers are exposed as blocks.
 
     The forward pass is sentence-transformers' own (so pooling and
     normalisation follow the model's config); ``blocks`` lists the embedding
-    layer and each transformer layer in order, for freezing.
+    layer and each transformer layer in order, for freezing. When ``slots``
+    locates the embedding layer and the list of layers, the net can also
+    return the token-level output of a lower block (``hidden_states``) and
+    run the blocks above it from there (``drop_blocks`` then
+    ``forward_states``): a fine-tune with frozen lower layers caches their
+    outputs.
     """
 
-    def __init__(self, model, blocks):
+    def __init__(self, model, blocks, slots=None):
         super().__init__()
         self.model = model
         self.blocks = nn.ModuleList(blocks)
+        self.slots = slots
+        self.n_dropped = 0
         get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         self.dim = get_dim()
+
+    @property
+    def token_level(self):
+        """Whether lower blocks' token-level outputs can stand in for them."""
+        return self.slots is not None
 
     def tokenize(self, texts):
         # sentence-transformers >= 6 renamed tokenize() to preprocess().
@@ -145,6 +173,42 @@ class SentenceTransformerNet(nn.Module):
         if layer is not None and layer != len(self.blocks) - 1:
             raise ValueError("text backbones only give sentence embeddings of the last layer")
         return self.model(features)["sentence_embedding"]
+
+    def hidden_states(self, features, layer):
+        """Token-level output (batch, tokens, dim) of block ``layer``; the blocks above do not run."""
+        captured = {}
+
+        def hook(module, args, out):
+            captured["h"] = out[0] if isinstance(out, tuple) else out
+            raise _StopForward
+
+        handle = self.blocks[layer].register_forward_hook(hook)
+        try:
+            self.model(features)
+        except _StopForward:
+            pass
+        finally:
+            handle.remove()
+        return captured["h"]
+
+    def drop_blocks(self, n):
+        """Remove the lowest ``n`` blocks; ``forward_states`` then takes the output of block ``n - 1``."""
+        if not self.token_level or self.n_dropped or not 1 <= n < len(self.blocks):
+            raise ValueError(f"cannot drop {n} of {len(self.blocks)} blocks here")
+        base, emb_attr, owner, attr = self.slots
+        setattr(base, emb_attr, _InjectedEmbeddings())
+        setattr(owner, attr, nn.ModuleList(list(getattr(owner, attr))[n - 1 :]))
+        self.blocks = nn.ModuleList(list(self.blocks)[n:])
+        self.n_dropped = n
+        return self
+
+    def forward_states(self, states, attention_mask):
+        """Sentence embeddings from block ``n_dropped - 1``'s outputs (padded) and their mask."""
+        base, emb_attr, _, _ = self.slots
+        getattr(base, emb_attr).value = states
+        # Dummy ids: the model reads their shape; the injected layer ignores them.
+        ids = torch.zeros(attention_mask.shape, dtype=torch.long, device=attention_mask.device)
+        return self.model({"input_ids": ids, "attention_mask": attention_mask})["sentence_embedding"]
 
 
 class TinyTextNet(nn.Module):

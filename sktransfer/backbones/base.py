@@ -225,7 +225,8 @@ class Backbone:
         """Features of a prepared batch as a float32 ndarray.
 
         Pooled (n, dim) by default; with ``pooled=False`` the raw output of
-        block ``layer`` (images only), e.g. (n, c, h, w).
+        block ``layer``: (n, c, h, w) for CNNs, and for text a list of
+        (tokens, dim) arrays, one per text, without padding.
         """
         torch = require("torch")
         with self._lock, torch.inference_mode():
@@ -239,6 +240,12 @@ class Backbone:
                 out = self.net(x, layer=layer) if pooled else self.net.run_blocks(x, 0, layer)
             else:
                 feats = {k: v.to(self.device) if hasattr(v, "to") else v for k, v in batch.items()}
+                if not pooled:
+                    # Token-level states, each row cut to its real tokens.
+                    states = self.net.hidden_states(feats, self.layer_index(layer)).float()
+                    mask = feats["attention_mask"].bool()
+                    self.n_forwarded += states.shape[0]
+                    return [states[i][mask[i]].cpu().numpy() for i in range(states.shape[0])]
                 out = self.net(feats)
             self.n_forwarded += out.shape[0]
             return out.float().contiguous().cpu().numpy()

@@ -32,20 +32,29 @@ def _get(obj, dotted):
 
 
 def _blocks(st):
-    """Embedding layer then each transformer layer, in forward order."""
+    """Embedding layer then each transformer layer, in forward order.
+
+    Returns the named blocks and, when the model is an embedding layer
+    followed by a list of layers, where those two live (``slots``): the
+    network can then start from cached hidden states of a lower block.
+    """
     nn = require("torch.nn")
     first = st[0]
     auto = getattr(first, "auto_model", None) or getattr(first, "model", None)
     if auto is None:
-        return [(f"module{i}", mod) for i, mod in enumerate(st.children())]
+        return [(f"module{i}", mod) for i, mod in enumerate(st.children())], None
     base = getattr(auto, getattr(auto, "base_model_prefix", ""), None) or auto
     for path in _LAYER_PATHS:
         layers = _get(base, path)
         if isinstance(layers, nn.ModuleList) and len(layers):
-            emb = getattr(base, "embeddings", None) or getattr(base, "embed_tokens", None) or getattr(base, "wte", None)
-            blocks = [("embeddings", emb)] if emb is not None else []
-            return blocks + [(f"layer{i}", layer) for i, layer in enumerate(layers)]
-    return [(name, mod) for name, mod in base.named_children()]
+            emb_attr = next((a for a in ("embeddings", "embed_tokens", "wte") if getattr(base, a, None) is not None), None)
+            if emb_attr is None:
+                return [(f"layer{i}", layer) for i, layer in enumerate(layers)], None
+            owner_path, _, attr = path.rpartition(".")
+            owner = _get(base, owner_path) if owner_path else base
+            blocks = [("embeddings", getattr(base, emb_attr))] + [(f"layer{i}", layer) for i, layer in enumerate(layers)]
+            return blocks, (base, emb_attr, owner, attr)
+    return [(name, mod) for name, mod in base.named_children()], None
 
 
 def hub_cache_dir():
@@ -99,8 +108,8 @@ def load_sentence_transformer(name_or_path, device="cpu"):
 
 def from_model(st, name, device="cpu", family="sentence-transformers"):
     m = require("sktransfer.backbones._modules")
-    blocks = _blocks(st)
-    net = m.SentenceTransformerNet(st, [b for _, b in blocks])
+    blocks, slots = _blocks(st)
+    net = m.SentenceTransformerNet(st, [b for _, b in blocks], slots=slots)
     net.config_repr = repr((st.max_seq_length, [type(mod).__name__ for mod in st.children()],
                             getattr(st[1], "get_config_dict", dict)() if len(st) > 1 else None))
     net.to(device).eval()
