@@ -36,6 +36,23 @@ class NormPool(nn.Module):
         return torch.flatten(self.norm(x), 1)
 
 
+class ChannelsLastNormPool(nn.Module):
+    """Swin's head: LayerNorm over channels of an NHWC map, then global average pooling.
+
+    Intermediate stages have fewer channels than the norm expects; their
+    maps are only pooled.
+    """
+
+    def __init__(self, norm):
+        super().__init__()
+        self.norm = norm
+
+    def forward(self, x):
+        if x.shape[-1] == self.norm.normalized_shape[0]:
+            x = self.norm(x)
+        return x.mean(dim=(1, 2))
+
+
 class BlockNet(nn.Module):
     """Named blocks run in order, then a pooling module.
 

@@ -140,6 +140,13 @@ def split_blocks(arch, model):
         for i, j in enumerate(range(2, len(feats), 2), start=2):
             blocks.append((f"stage{i}", nn.Sequential(feats[j], feats[j + 1])))
         return blocks, m.NormPool(model.classifier[0])
+    if isinstance(model, tvm.SwinTransformer):
+        feats = list(model.features.children())
+        # Patch embedding, then each stage with the patch merging that feeds it; NHWC throughout.
+        blocks = [("stem", feats[0]), ("stage1", feats[1])]
+        for i, j in enumerate(range(2, len(feats), 2), start=2):
+            blocks.append((f"stage{i}", nn.Sequential(feats[j], feats[j + 1])))
+        return blocks, m.ChannelsLastNormPool(model.norm)
     if isinstance(model, tvm.DenseNet):
         feats = list(model.features.named_children())
         stem = nn.Sequential(*[mod for _, mod in feats[:4]])
@@ -170,7 +177,7 @@ def split_blocks(arch, model):
     raise ValueError(
         f"sktransfer does not know how to cut torchvision's {arch!r} into blocks yet; "
         "supported: ResNet/ResNeXt/Wide-ResNet, RegNet, MobileNet v2/v3, EfficientNet v1/v2, "
-        "MNASNet, ConvNeXt, DenseNet, VGG, ViT."
+        "MNASNet, ConvNeXt, DenseNet, VGG, ViT, Swin."
     )
 
 
