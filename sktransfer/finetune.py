@@ -85,7 +85,7 @@ class _FineTuner(BaseEstimator):
             raise ValueError(f'augment must be True, False or "flip", got {self._augment()!r}.')
 
     def _weights(self):
-        return getattr(self, "weights", "DEFAULT")  # text models take no weights parameter
+        return self.weights
 
     def _augment(self):
         return getattr(self, "augment", False)
@@ -504,8 +504,10 @@ _DOC_COMMON = """
         Model name, as for the encoders (torchvision names, ``"efficientnet_lite0"``,
         sentence-transformers names or folders, ``"all-MiniLM-L6-v2"``).
     weights : str, path or None, default="DEFAULT"
-        Pretrained weights (image models; torchvision terms). None gives the same
-        architecture from scratch: the baseline that shows what pretraining adds.
+        Pretrained weights ("DEFAULT"; image models also take torchvision
+        weights names and local files). None gives the same architecture from
+        scratch (one fixed random initialisation): the baseline that shows
+        what pretraining adds.
     head_init : {"probe", "random"}, default="probe"
         When blocks are trained from pretrained weights, "probe" first fits
         the new head on the frozen features (cheap: they come from the
@@ -650,7 +652,7 @@ class TextClassifier(_ClassifierMixin, _FineTuner):
     """
     _modality = "text"
 
-    def __init__(self, model="all-MiniLM-L6-v2", *, n_trainable_blocks=0, head_init="probe", class_weight=None, max_epochs="auto", lr=3e-3,
+    def __init__(self, model="all-MiniLM-L6-v2", *, weights="DEFAULT", n_trainable_blocks=0, head_init="probe", class_weight=None, max_epochs="auto", lr=3e-3,
                  batch_size=32, optimizer="adamw", backbone_lr_scale="auto", layer_decay=0.8, warmup_fraction=0.1,
                  unfreeze_every=None, early_stopping="auto", patience=3, validation_fraction=0.1, train_split="auto",
                  callbacks=None, cache=True, device="auto", random_state=None, verbose=False, **kwargs):
@@ -670,7 +672,7 @@ class TextRegressor(_RegressorMixin, _FineTuner):
     """
     _modality = "text"
 
-    def __init__(self, model="all-MiniLM-L6-v2", *, n_trainable_blocks=0, head_init="probe", max_epochs="auto", lr=3e-3, batch_size=32,
+    def __init__(self, model="all-MiniLM-L6-v2", *, weights="DEFAULT", n_trainable_blocks=0, head_init="probe", max_epochs="auto", lr=3e-3, batch_size=32,
                  optimizer="adamw", backbone_lr_scale="auto", layer_decay=0.8, warmup_fraction=0.1,
                  unfreeze_every=None, early_stopping="auto", patience=3, validation_fraction=0.1, train_split="auto",
                  callbacks=None, cache=True, device="auto", random_state=None, verbose=False, **kwargs):

@@ -145,6 +145,7 @@ ARCHS = [
     ("mnasnet0_5", lambda m: setattr(m, "classifier", torch.nn.Identity()), None),
     ("convnext_tiny", lambda m: m.classifier.__setitem__(2, torch.nn.Identity()), pytest.mark.slow),
     ("vit_b_16", lambda m: setattr(m, "heads", torch.nn.Identity()), pytest.mark.slow),
+    ("swin_t", lambda m: setattr(m, "head", torch.nn.Identity()), pytest.mark.slow),
 ]
 
 
@@ -201,3 +202,21 @@ def test_minilm_aliases_share_identity_and_cache():
     assert a.block_names == ["embeddings"] + [f"layer{i}" for i in range(6)]
     local = get_backbone(str(shipped.minilm_path()), device="cpu")
     assert local.identity == a.identity
+
+
+def test_text_weights_none_is_a_fixed_random_initialisation():
+    """weights=None: the same MiniLM architecture, randomly initialised the same way in every process."""
+    from sktransfer.backbones import clear_backbones
+
+    pretrained = get_backbone("all-MiniLM-L6-v2", device="cpu")
+    scratch = get_backbone("all-MiniLM-L6-v2", weights=None, device="cpu")
+    assert scratch.identity != pretrained.identity
+    assert scratch.block_names == pretrained.block_names
+    layer = scratch.net.blocks[1].attention.self.query.weight
+    # BERT's own initialisation: normal with std initializer_range (0.02).
+    assert abs(float(layer.std()) - 0.02) < 0.002
+    identity = scratch.identity
+    clear_backbones()
+    assert get_backbone("all-MiniLM-L6-v2", weights=None, device="cpu").identity == identity
+    with pytest.raises(ValueError, match=r'takes "DEFAULT" \(its pretrained weights\) or None'):
+        get_backbone("all-MiniLM-L6-v2", weights="IMAGENET1K_V1")

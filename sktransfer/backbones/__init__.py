@@ -32,7 +32,7 @@ _REGISTRY = {
     shipped.EFFICIENTNET_LITE0: (shipped.build_efficientnet_lite0, "image"),
 }
 for _name in shipped.MINILM_NAMES:
-    _REGISTRY[_name] = (lambda weights="DEFAULT", device="cpu", _n=_name: shipped.build_minilm(_n, device), "text")
+    _REGISTRY[_name] = (lambda weights="DEFAULT", device="cpu", _n=_name: shipped.build_minilm(_n, device, weights), "text")
 
 _POOL = {}
 _POOL_LOCK = threading.Lock()
@@ -120,6 +120,9 @@ def _build(name, weights, device):
     # Building a network runs default initialisers on the global RNG; a
     # backbone load must not change the user's random state.
     with torch.random.fork_rng(devices=[]):
+        # weights=None is one fixed random initialisation, so from-scratch
+        # baselines are reproducible across processes.
+        torch.manual_seed(0)
         return _build_unseeded(name, weights, device)
 
 
@@ -129,12 +132,7 @@ def _build_unseeded(name, weights, device):
     modality = model_modality(name)
     if modality == "image":
         return _tv.build(name, weights=weights, device=device)
-    if weights not in ("DEFAULT", None):
-        raise ValueError(
-            f"weights={weights!r} is not used by the sentence-transformers model {name!r}; "
-            "pass a local folder as model= instead."
-        )
-    return _st.build(name, device=device)
+    return _st.build(name, device=device, weights=weights)
 
 
 def get_backbone(model, weights="DEFAULT", device="cpu"):
@@ -148,8 +146,9 @@ def get_backbone(model, weights="DEFAULT", device="cpu"):
     model : str or path
         Model name or local folder (see module docstring).
     weights : str, path or None, default="DEFAULT"
-        For image models: ``"DEFAULT"``, a torchvision weights name, a local
-        state-dict file, or None for random initialisation.
+        ``"DEFAULT"`` (pretrained) or None (random initialisation, the same
+        one in every process); image models also take a torchvision weights
+        name or a local state-dict file.
     device : str, default="cpu"
         ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
 

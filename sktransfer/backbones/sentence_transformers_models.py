@@ -106,8 +106,31 @@ def load_sentence_transformer(name_or_path, device="cpu"):
         return st_mod.SentenceTransformer(name_or_path, device=device)
 
 
-def from_model(st, name, device="cpu", family="sentence-transformers"):
+def randomize(st):
+    """Replace the transformer's weights by a fresh random initialisation (``weights=None``).
+
+    A new model built from the same config gets the architecture's own
+    initialisation, which re-initialising in place would skip for weights
+    that transformers marks as loaded.
+    """
+    auto = getattr(st[0], "auto_model", None)
+    if auto is None:
+        raise ValueError(f"weights=None needs a transformers model; {type(st[0]).__name__} has none.")
+    fresh = type(auto)(auto.config)
+    auto.load_state_dict(fresh.state_dict())
+    return st
+
+
+def from_model(st, name, device="cpu", family="sentence-transformers", weights="DEFAULT"):
     m = require("sktransfer.backbones._modules")
+    if weights is None:
+        st = randomize(st)
+    elif weights != "DEFAULT":
+        raise ValueError(
+            f"weights={weights!r} is not used by the sentence-transformers model {name!r}: it takes "
+            "\"DEFAULT\" (its pretrained weights) or None (random initialisation); pass a local folder "
+            "as model= for other weights."
+        )
     blocks, slots = _blocks(st)
     net = m.SentenceTransformerNet(st, [b for _, b in blocks], slots=slots)
     net.config_repr = repr((st.max_seq_length, [type(mod).__name__ for mod in st.children()],
@@ -126,8 +149,8 @@ def from_model(st, name, device="cpu", family="sentence-transformers"):
     )
 
 
-def build(name, device="cpu"):
-    return from_model(load_sentence_transformer(name, device=device), name, device=device)
+def build(name, device="cpu", weights="DEFAULT"):
+    return from_model(load_sentence_transformer(name, device=device), name, device=device, weights=weights)
 
 
 def looks_like_hub_name(name):

@@ -26,13 +26,13 @@ def minilm_path():
     return path if (path / "model.safetensors").is_file() else None
 
 
-def build_minilm(name, device="cpu"):
+def build_minilm(name, device="cpu", weights="DEFAULT"):
     path = minilm_path()
     if path is not None:
         st = stm.load_sentence_transformer(str(path), device=device)
     else:
         st = stm.load_sentence_transformer("sentence-transformers/all-MiniLM-L6-v2", device=device)
-    return stm.from_model(st, name, device=device)
+    return stm.from_model(st, name, device=device, weights=weights)
 
 
 def lite0_weights_path():
