@@ -1,0 +1,600 @@
+"""Choosing a pretrained model, and checking that transfer helps at all.
+
+- :func:`rank_encoders` embeds the data once per candidate encoder (through
+  the shared cache) and ranks the candidates by transferability scores
+  computed from the frozen features and the labels: no fine-tuning.
+- :class:`EncoderSelector` does that inside ``fit``, on the training data
+  only, and then transforms with the winner: safe in cross-validation and
+  grid search.
+- :func:`transfer_report` compares, under the same cross-validation splits,
+  frozen pretrained features, fine-tuning, the same architecture from
+  scratch and a non-neural baseline, and warns about negative transfer.
+
+The scores (``"logme"``, ``"h_score"``, ``"gbc"``, ``"knn"``) are documented,
+with their references, in :mod:`sktransfer._scores`.
+"""
+
+import os
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin, clone, is_classifier
+from sklearn.linear_model import LogisticRegression, RidgeCV
+from sklearn.model_selection import KFold, StratifiedKFold, check_cv, cross_validate
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.utils.validation import check_is_fitted
+
+from . import _scores
+from ._inputs import validate_images, validate_text
+from .backbones import model_modality
+from .backbones import zoo as _zoo
+from .encoders import ImageEncoder, TextEncoder
+
+__all__ = ["EncoderSelector", "NegativeTransferWarning", "rank_encoders", "transfer_report", "SCORES"]
+
+SCORES = tuple(sorted(_scores.SCORES))
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+
+
+class NegativeTransferWarning(UserWarning):
+    """Pretrained features or fine-tuning do not beat the non-pretrained baselines."""
+
+
+# -- candidates -------------------------------------------------------------------
+def infer_modality(X):
+    """``"text"`` or ``"image"`` for X: strings that are image files are images.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> infer_modality(["a good film"]), infer_modality(np.zeros((2, 8, 8), np.uint8))
+    ('text', 'image')
+    """
+    values = X
+    if hasattr(X, "columns"):
+        values = X.iloc[:, 0] if X.shape[1] >= 1 else []
+    if isinstance(values, pd.Series):
+        values = values.tolist()
+    if isinstance(values, np.ndarray) and values.dtype.kind in "uif":
+        return "image"
+    sample = list(values[:20]) if len(values) else []
+    if not sample:
+        raise ValueError("X is empty: cannot tell whether it holds texts or images.")
+    if all(isinstance(v, (str, os.PathLike)) for v in sample):
+        paths = [Path(os.fspath(v)) for v in sample]
+        if all(p.suffix.lower() in _IMAGE_SUFFIXES and p.is_file() for p in paths):
+            return "image"
+        return "text" if all(isinstance(v, str) for v in sample) else "image"
+    return "image"
+
+
+def _label(candidate):
+    if isinstance(candidate, str):
+        return candidate
+    model = getattr(candidate, "model", type(candidate).__name__)
+    extras = []
+    if getattr(candidate, "weights", "DEFAULT") is None:
+        extras.append("weights=None")
+    elif getattr(candidate, "weights", "DEFAULT") != "DEFAULT":
+        extras.append(f"weights={candidate.weights!r}")
+    if getattr(candidate, "layer", None) is not None:
+        extras.append(f"layer={candidate.layer!r}")
+    return f"{model} ({', '.join(extras)})" if extras else str(model)
+
+
+def _candidates(encoders, modality, X, encoder_params):
+    """(label, unfitted encoder) pairs; names checked before any embedding."""
+    if encoders is None:
+        modality = infer_modality(X) if modality in (None, "auto") else modality
+        encoders = _zoo.default_candidates(modality)
+        if not encoders:
+            raise ValueError(f"No {modality} encoder has its weights on this machine; pass encoders=[...].")
+    if isinstance(encoders, (str, BaseEstimator)):
+        encoders = [encoders]
+    out, modalities = [], set()
+    for cand in encoders:
+        if isinstance(cand, (str, os.PathLike)):
+            name = os.fspath(cand)
+            kind = model_modality(name)  # unknown names: ValueError listing close matches
+            enc_cls = TextEncoder if kind == "text" else ImageEncoder
+            enc = enc_cls(model=name, **encoder_params)
+            modalities.add(kind)
+        elif isinstance(cand, BaseEstimator) and hasattr(cand, "transform"):
+            enc = clone(cand)
+            if isinstance(cand, (TextEncoder, ImageEncoder)):
+                model_modality(cand.model)
+                modalities.add(cand._modality)
+        else:
+            raise TypeError(
+                f"Each candidate must be a model name or an unfitted transformer such as "
+                f"ImageEncoder(...); got {cand!r}."
+            )
+        out.append((_label(cand), enc))
+    if len(modalities) > 1:
+        raise ValueError(
+            "The candidates mix text and image models: "
+            + ", ".join(f"{lab}" for lab, _ in out) + ". Rank encoders of one modality at a time."
+        )
+    labels = [lab for lab, _ in out]
+    dupes = sorted({lab for lab in labels if labels.count(lab) > 1})
+    if dupes:
+        raise ValueError(f"Candidates must differ; these appear more than once: {dupes}.")
+    if not out:
+        raise ValueError("encoders is empty: give at least one candidate.")
+    return out
+
+
+def _resolve_scores(scores, regression):
+    if scores == "auto":
+        return ["logme", "knn"] if regression else ["logme", "h_score", "gbc", "knn"]
+    if isinstance(scores, str):
+        scores = [scores]
+    scores = list(scores)
+    unknown = [s for s in scores if s not in _scores.SCORES]
+    if unknown or not scores:
+        raise ValueError(f"Unknown score(s) {unknown}; choose from {list(SCORES)}.")
+    if regression:
+        bad = [s for s in scores if s not in _scores._SUPPORTS_REGRESSION]
+        if bad:
+            raise ValueError(
+                f"y is a regression target; {bad} need class labels. Use 'logme' or 'knn' for regression."
+            )
+    return scores
+
+
+def _check_target(y, scores, regression, n_rows):
+    y = np.asarray(y)
+    if len(y) != n_rows:
+        raise ValueError(f"X has {n_rows} rows but y has {len(y)} entries; they must have the same length.")
+    if regression:
+        return y
+    # Every classification score needs two classes with at least two samples each.
+    _scores._classes(y, f"rank_encoders (scores {scores})", min_per_class=2)
+    return y
+
+
+def _probe(features, y, regression, cv, random_state):
+    if regression:
+        est = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13)))
+        splitter = KFold(cv, shuffle=True, random_state=random_state) if isinstance(cv, int) else cv
+        scoring = "r2"
+    else:
+        est = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+        splitter = StratifiedKFold(cv, shuffle=True, random_state=random_state) if isinstance(cv, int) else cv
+        scoring = "accuracy"
+    res = cross_validate(est, features, y, cv=splitter, scoring=scoring)
+    return float(np.mean(res["test_score"])), float(np.std(res["test_score"]))
+
+
+def rank_encoders(X, y, encoders=None, *, scores="auto", sort_by=None, probe_cv=None, modality="auto",
+                  batch_size=32, device="auto", cache=True, random_state=0, plot=None, verbose=False):
+    """Rank pretrained encoders for a dataset from frozen features, without fine-tuning.
+
+    Each candidate embeds X once (through the shared cache, so a later
+    fine-tune or grid search reuses the features); the features are then
+    scored against y by transferability scores.
+
+    Parameters
+    ----------
+    X : texts or images
+        What :class:`~sktransfer.TextEncoder` / :class:`~sktransfer.ImageEncoder` take.
+    y : array-like of shape (n_samples,)
+        Class labels, or numbers for regression.
+    encoders : list, default=None
+        Model names (``"efficientnet_lite0"``, ``"resnet18"``,
+        ``"all-MiniLM-L6-v2"``...) and/or unfitted encoders such as
+        ``ImageEncoder("efficientnet_lite0", weights=None)`` or
+        ``ImageEncoder("efficientnet_lite0", layer=-2)``. None: every model
+        of X's modality whose weights are on this machine
+        (:func:`sktransfer.zoo.default_candidates`).
+    scores : "auto", str or list of str, default="auto"
+        Any of ``"logme"`` (You et al., ICML 2021), ``"h_score"`` (Bao et
+        al., ICIP 2019, with Ibrahim et al.'s shrinkage), ``"gbc"`` (Pándy
+        et al., CVPR 2022), ``"knn"`` (cross-validated cosine k-NN
+        accuracy). "auto": all four for classes, logme and knn for
+        regression.
+    sort_by : str, default=None
+        The score that orders the table; None: the first of ``scores``.
+    probe_cv : int, cross-validation splitter or None, default=None
+        Also compute the cross-validated accuracy (R² for regression) of a
+        standardised linear model on each candidate's features: a ground
+        truth for the scores, at some extra cost.
+    modality : {"auto", "text", "image"}, default="auto"
+        Only used when ``encoders`` is None.
+    batch_size, device, cache
+        Passed to encoders built from names.
+    random_state : int, default=0
+        Seeds the k-NN score's and the probe's folds.
+    plot : str or path, default=None
+        Save a PNG of the ranking there (needs matplotlib).
+    verbose : bool, default=False
+        Progress bars while embedding.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per candidate, best first: ``rank``, ``encoder``,
+        ``n_features``, one column per score, ``probe_score`` and
+        ``probe_std`` (with ``probe_cv``), ``embed_time_s``, ``score_time_s``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktransfer import ImageEncoder
+    >>> from sktransfer.selection import rank_encoders
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.integers(0, 255, (40, 16, 16), dtype=np.uint8)
+    >>> y = np.repeat([0, 1], 20)
+    >>> X[y == 1, :8] = 255  # class 1: a bright top half
+    >>> table = rank_encoders(X, y, ["sktransfer/tiny-cnn", ImageEncoder("sktransfer/tiny-cnn", layer=0)],
+    ...                       scores=["logme", "knn"])
+    >>> list(table.columns[:4])
+    ['rank', 'encoder', 'n_features', 'logme']
+    >>> len(table), table["rank"].tolist()
+    (2, [1, 2])
+    """
+    regression = _scores.is_regression_target(y)
+    score_names = _resolve_scores(scores, regression)
+    sort_by = score_names[0] if sort_by is None else sort_by
+    if sort_by not in score_names:
+        raise ValueError(f"sort_by={sort_by!r} is not one of the computed scores {score_names}.")
+    candidates = _candidates(encoders, modality, X, dict(batch_size=batch_size, device=device, cache=cache,
+                                                          verbose=verbose))
+    n_rows = len(X)
+    y = _check_target(y, score_names, regression, n_rows)
+    rows = []
+    for label, enc in candidates:
+        t0 = time.perf_counter()
+        features = np.asarray(enc.fit_transform(X), dtype=np.float64)
+        embed_s = time.perf_counter() - t0
+        row = {"encoder": label, "n_features": features.shape[1]}
+        t0 = time.perf_counter()
+        for name in score_names:
+            params = {"random_state": random_state} if name == "knn" else {}
+            row[name] = _scores.score_features(features, y, name, regression=regression, **params)
+        row["score_time_s"] = time.perf_counter() - t0
+        row["embed_time_s"] = embed_s
+        if probe_cv is not None:
+            row["probe_score"], row["probe_std"] = _probe(features, y, regression, probe_cv, random_state)
+        rows.append(row)
+    table = pd.DataFrame(rows).sort_values(sort_by, ascending=False, kind="stable").reset_index(drop=True)
+    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    order = ["rank", "encoder", "n_features", *score_names]
+    if probe_cv is not None:
+        order += ["probe_score", "probe_std"]
+    table = table[order + ["embed_time_s", "score_time_s"]]
+    table.attrs["sort_by"] = sort_by
+    table.attrs["task"] = "regression" if regression else "classification"
+    if plot is not None:
+        plot_ranking(table, plot)
+    return table
+
+
+def plot_ranking(table, path):
+    """Save a PNG of a :func:`rank_encoders` table: each score (min-max scaled) per encoder."""
+    from ._deps import require
+
+    require("matplotlib", "plots")
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    score_cols = [c for c in SCORES if c in table.columns]
+    extra = ["probe_score"] if "probe_score" in table.columns else []
+    fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(table) + 2), 3.6))
+    x = np.arange(len(table))
+    width = 0.8 / (len(score_cols) + len(extra))
+    for i, col in enumerate(score_cols + extra):
+        v = table[col].to_numpy(dtype=float)
+        span = v.max() - v.min()
+        scaled = (v - v.min()) / span if span > 0 else np.ones_like(v)
+        ax.bar(x + i * width, scaled, width, label=col + (" (accuracy)" if col == "probe_score" else ""))
+    ax.set_xticks(x + width * (len(score_cols) + len(extra) - 1) / 2, table["encoder"], rotation=20, ha="right",
+                  fontsize=8)
+    ax.set_ylabel("score, min-max scaled")
+    ax.set_title(f"rank_encoders (sorted by {table.attrs.get('sort_by', score_cols[0])})")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+class EncoderSelector(TransformerMixin, BaseEstimator):
+    """Pick the best pretrained encoder for the training data, then transform with it.
+
+    ``fit`` ranks the candidates with :func:`rank_encoders` on the training
+    data only and keeps the best; ``transform`` uses it. In
+    cross-validation each fold chooses on its own training part, so the
+    choice never sees the validation rows. Features come from the shared
+    cache, so folds and grid candidates embed each sample once per encoder.
+
+    Parameters
+    ----------
+    candidates : list, default=None
+        As ``encoders`` in :func:`rank_encoders` (names and/or unfitted
+        encoders). None: every model of X's modality available offline.
+    score : str, default="logme"
+        The score that chooses: ``"logme"``, ``"h_score"``, ``"gbc"`` or ``"knn"``.
+    batch_size, device, cache, verbose
+        Passed to encoders built from names.
+
+    Attributes
+    ----------
+    ranking_ : pandas.DataFrame
+        The ranking on the training data (see :func:`rank_encoders`).
+    best_ : str
+        The chosen candidate's label.
+    encoder_ : TextEncoder or ImageEncoder
+        The chosen encoder, fitted.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        The column name, when X was a DataFrame.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sktransfer import ImageEncoder
+    >>> from sktransfer.selection import EncoderSelector
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.integers(0, 255, (40, 16, 16), dtype=np.uint8)
+    >>> y = np.repeat([0, 1], 20)
+    >>> X[y == 1, :8] = 255
+    >>> sel = EncoderSelector(["sktransfer/tiny-cnn", ImageEncoder("sktransfer/tiny-cnn", weights=None)])
+    >>> pipe = make_pipeline(sel, LogisticRegression()).fit(X, y)
+    >>> pipe[0].best_ in ("sktransfer/tiny-cnn", "sktransfer/tiny-cnn (weights=None)")
+    True
+    """
+
+    def __init__(self, candidates=None, *, score="logme", batch_size=32, device="auto", cache=True, verbose=False):
+        self.candidates = candidates
+        self.score = score
+        self.batch_size = batch_size
+        self.device = device
+        self.cache = cache
+        self.verbose = verbose
+
+    def fit(self, X, y):
+        """Rank the candidates on (X, y) and fit the best one.
+
+        Parameters
+        ----------
+        X : texts or images
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self
+        """
+        if y is None:
+            raise ValueError("EncoderSelector requires y to be passed, but the target y is None.")
+        if self.score not in _scores.SCORES:
+            raise ValueError(f"score must be one of {list(SCORES)}, got {self.score!r}.")
+        self.ranking_ = rank_encoders(X, y, self.candidates, scores=[self.score], batch_size=self.batch_size,
+                                      device=self.device, cache=self.cache, verbose=self.verbose)
+        self.best_ = self.ranking_["encoder"].iloc[0]
+        label_to_encoder = dict(_candidates(self.candidates, "auto", X, dict(
+            batch_size=self.batch_size, device=self.device, cache=self.cache, verbose=self.verbose)))
+        self.encoder_ = label_to_encoder[self.best_].fit(X)
+        self.n_features_in_ = self.encoder_.n_features_in_
+        if hasattr(self.encoder_, "feature_names_in_"):
+            self.feature_names_in_ = self.encoder_.feature_names_in_
+        return self
+
+    def transform(self, X):
+        """Features of X from the chosen encoder (shared cache)."""
+        check_is_fitted(self, "encoder_")
+        return self.encoder_.transform(X)
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self, "encoder_")
+        return self.encoder_.get_feature_names_out(input_features)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.target_tags.required = True
+        return tags
+
+
+# -- negative transfer --------------------------------------------------------------
+def _texts(X):
+    return list(validate_text(X, "transfer_report").values)
+
+
+class _Pixels(TransformerMixin, BaseEstimator):
+    """Raw pixels of images, resized to ``size`` x ``size`` RGB, scaled to [0, 1]: the non-neural baseline."""
+
+    def __init__(self, size=32):
+        self.size = size
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        from ._features import samples_for
+
+        column = validate_images(X, "transfer_report")
+        out = np.empty((len(column), self.size * self.size * 3), dtype=np.float32)
+        for i, sample in enumerate(samples_for(column, "image")):
+            img = sample.load("transfer_report").convert("RGB").resize((self.size, self.size))
+            out[i] = np.asarray(img, dtype=np.float32).ravel() / 255.0
+        return out
+
+
+def _baseline(modality, regression):
+    linear = RidgeCV(alphas=np.logspace(-3, 3, 13)) if regression else LogisticRegression(max_iter=2000)
+    if modality == "text":
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        return ("baseline: TF-IDF + linear model",
+                make_pipeline(FunctionTransformer(_texts), TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2),
+                                                                           min_df=2), linear))
+    return "baseline: raw pixels (32x32) + linear model", make_pipeline(_Pixels(32), StandardScaler(), linear)
+
+
+def _scarcity(y, regression):
+    n = len(y)
+    if regression:
+        return {"n_samples": n, "text": f"{n} samples (regression)."}
+    _, counts = np.unique(np.asarray(y), return_counts=True)
+    lo, med = int(counts.min()), float(np.median(counts))
+    regime = ("few-shot" if med <= 20 else "small data" if med <= 200 else "moderate data" if med <= 2000
+              else "large data")
+    return {"n_samples": n, "n_classes": len(counts), "min_per_class": lo, "median_per_class": med,
+            "regime": regime,
+            "text": f"{n} samples, {len(counts)} classes, {lo} to {int(counts.max())} per class "
+                    f"(median {med:g}): {regime}. Pretraining usually matters most with few labels per class."}
+
+
+def transfer_report(X, y, model, *, cv=5, fine_tune=True, scratch=True, baseline=True, fine_tune_params=None,
+                    scoring=None, random_state=0, n_jobs=None, device="auto", verbose=False):
+    """Is transfer helping here? Pretrained vs fine-tuned vs scratch vs a non-neural baseline.
+
+    All approaches are scored under the same cross-validation splits:
+
+    (a) ``"pretrained features + linear"``: the frozen encoder, then a
+        standardised logistic regression (ridge for regression);
+    (b) ``"fine-tuned"``: the fine-tuning estimator from the pretrained
+        weights (``fine_tune_params``; default ``n_trainable_blocks=2``);
+    (c) ``"scratch"``: the same estimator and architecture with
+        ``weights=None`` and every block trained;
+    (d) the non-neural baseline: TF-IDF (word 1-2 grams) + linear model
+        for text, raw 32x32 pixels + linear model for images.
+
+    Parameters
+    ----------
+    X : texts or images
+    y : array-like of shape (n_samples,)
+        Class labels, or numbers for regression.
+    model : str
+        The pretrained model (as for the encoders).
+    cv : int or cross-validation splitter, default=5
+        int: stratified (classes) or plain K folds, shuffled with ``random_state``.
+    fine_tune, scratch, baseline : bool, default=True
+        Include (b), (c), (d). (b) and (c) train networks and cost the most.
+    fine_tune_params : dict, default=None
+        Parameters of the fine-tuning estimator for (b) and (c), e.g.
+        ``{"n_trainable_blocks": 1, "max_epochs": 10}``.
+    scoring : str, default=None
+        Any scikit-learn scorer name; None: accuracy (classes) or R².
+    random_state : int, default=0
+    n_jobs : int, default=None
+        Folds in parallel (each fold's networks share nothing).
+    device : str, default="auto"
+    verbose : bool, default=False
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per approach: ``mean``, ``std``, ``min``, ``max`` of the fold
+        scores, ``gain_vs_best_non_pretrained``, ``fit_time_s`` (mean per
+        fold) and ``fold_scores``. ``attrs["verdict"]`` says whether
+        transfer helps, ``attrs["context"]`` describes the data scarcity
+        (samples per class).
+
+    Warns
+    -----
+    NegativeTransferWarning
+        When the best pretrained approach (a or b) does not beat the best
+        non-pretrained one (c or d) on average over the folds.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from sktransfer.selection import transfer_report
+    >>> X = ["a fine good film", "a dull bad film", "good fun", "bad and dull"] * 6
+    >>> y = [1, 0, 1, 0] * 6
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     report = transfer_report(X, y, "sktransfer/tiny-text", cv=3, fine_tune=False, scratch=False)
+    >>> list(report.index)
+    ['pretrained features + linear', 'baseline: TF-IDF + linear model']
+    >>> report["mean"].tolist()  # both perfect: the pretrained model adds nothing here
+    [1.0, 1.0]
+    >>> [type(w.message).__name__ for w in caught]
+    ['NegativeTransferWarning']
+    >>> report.attrs["context"]["regime"]
+    'few-shot'
+    """
+    from .finetune import ImageClassifier, ImageRegressor, TextClassifier, TextRegressor
+
+    modality = model_modality(model)
+    y = np.asarray(y)
+    if len(y) != len(X):
+        raise ValueError(f"X has {len(X)} rows but y has {len(y)} entries; they must have the same length.")
+    regression = _scores.is_regression_target(y)
+    if not regression:
+        _scores._classes(y, "transfer_report", min_per_class=2)
+    scoring = scoring or ("r2" if regression else "accuracy")
+    if isinstance(cv, int):
+        splitter = (KFold if regression else StratifiedKFold)(cv, shuffle=True, random_state=random_state)
+    else:
+        splitter = check_cv(cv, y, classifier=not regression)
+    splits = list(splitter.split(np.zeros((len(y), 1)), y))
+
+    enc_cls = TextEncoder if modality == "text" else ImageEncoder
+    linear = RidgeCV(alphas=np.logspace(-3, 3, 13)) if regression else LogisticRegression(max_iter=2000)
+    approaches = [("pretrained features + linear",
+                   make_pipeline(enc_cls(model=model, device=device, verbose=verbose), StandardScaler(), linear), True)]
+    tuner_cls = {("text", False): TextClassifier, ("text", True): TextRegressor,
+                 ("image", False): ImageClassifier, ("image", True): ImageRegressor}[(modality, regression)]
+    params = {"n_trainable_blocks": 2, **(fine_tune_params or {})}
+    common = dict(model=model, random_state=random_state, device=device, verbose=verbose)
+    if fine_tune:
+        tuned = tuner_cls(**common).set_params(**params)
+        approaches.append((f"fine-tuned (n_trainable_blocks={tuned.n_trainable_blocks})", tuned, True))
+    if scratch:
+        scratch_params = {**params, "n_trainable_blocks": "all", "weights": None}
+        approaches.append(("scratch (weights=None, all blocks)", tuner_cls(**common).set_params(**scratch_params),
+                           False))
+    if baseline:
+        name, est = _baseline(modality, regression)
+        approaches.append((name, est, False))
+
+    rows, per_fold = [], {}
+    for name, est, pretrained in approaches:
+        res = cross_validate(est, X, y, cv=splits, scoring=scoring, n_jobs=n_jobs, error_score="raise")
+        scores = np.asarray(res["test_score"], dtype=float)
+        per_fold[name] = (scores, pretrained)
+        rows.append({"approach": name, "pretrained": pretrained, "mean": scores.mean(),
+                     "std": scores.std(ddof=1) if len(scores) > 1 else 0.0, "min": scores.min(),
+                     "max": scores.max(), "fit_time_s": float(np.mean(res["fit_time"])),
+                     "fold_scores": scores.round(4).tolist()})
+    table = pd.DataFrame(rows).set_index("approach")
+    context = _scarcity(y, regression)
+    table.attrs["context"] = context
+    table.attrs["scoring"] = scoring
+
+    pre = {k: s for k, (s, p) in per_fold.items() if p}
+    non = {k: s for k, (s, p) in per_fold.items() if not p}
+    if not non:
+        table["gain_vs_best_non_pretrained"] = np.nan
+        table.attrs["verdict"] = "No non-pretrained approach to compare with (scratch=False, baseline=False)."
+        return table
+    best_non = max(non, key=lambda k: non[k].mean())
+    table["gain_vs_best_non_pretrained"] = [per_fold[k][0].mean() - non[best_non].mean() for k in table.index]
+    best_pre = max(pre, key=lambda k: pre[k].mean())
+    diff = pre[best_pre] - non[best_non]
+    gain = float(diff.mean())
+    se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("inf")
+    versus = f"{best_pre!r} ({pre[best_pre].mean():.3f}) vs {best_non!r} ({non[best_non].mean():.3f})"
+    if gain <= 0:
+        verdict = (f"Negative transfer: {versus}, a difference of {gain:+.3f} {scoring} over {len(diff)} folds. "
+                   "The pretrained model does not help on this data; prefer the baseline, or try another model "
+                   "(rank_encoders).")
+        warnings.warn(f"{verdict} Context: {context['text']}", NegativeTransferWarning, stacklevel=2)
+    elif gain <= 2 * se:
+        verdict = (f"No clear gain from transfer: {versus}, {gain:+.3f} {scoring}, within twice its fold-to-fold "
+                   f"standard error ({se:.3f}).")
+    else:
+        verdict = f"Transfer helps: {versus}, {gain:+.3f} {scoring} (standard error {se:.3f} over {len(diff)} folds)."
+    table.attrs["verdict"] = f"{verdict} {context['text']}"
+    return table
