@@ -128,6 +128,18 @@ def _candidates(encoders, modality, X, encoder_params):
     return out
 
 
+def _n_rows(X, candidates):
+    """Rows of X, validated as the encoders will (clear errors before any embedding)."""
+    from sklearn.utils.validation import _num_samples
+
+    for _, enc in candidates:
+        if isinstance(enc, TextEncoder):
+            return len(validate_text(X, "rank_encoders"))
+        if isinstance(enc, ImageEncoder):
+            return len(validate_images(X, "rank_encoders"))
+    return _num_samples(X)
+
+
 def _resolve_scores(scores, regression):
     if scores == "auto":
         return ["logme", "knn"] if regression else ["logme", "h_score", "gbc", "knn"]
@@ -244,7 +256,7 @@ def rank_encoders(X, y, encoders=None, *, scores="auto", sort_by=None, probe_cv=
         raise ValueError(f"sort_by={sort_by!r} is not one of the computed scores {score_names}.")
     candidates = _candidates(encoders, modality, X, dict(batch_size=batch_size, device=device, cache=cache,
                                                           verbose=verbose))
-    n_rows = len(X)
+    n_rows = _n_rows(X, candidates)
     y = _check_target(y, score_names, regression, n_rows)
     rows = []
     for label, enc in candidates:
@@ -399,8 +411,7 @@ class EncoderSelector(TransformerMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
+        tags.transformer_tags.preserves_dtype = []
         tags.target_tags.required = True
         return tags
 

@@ -17,6 +17,7 @@ from sktransfer import (
     TextEncoder,
     TextRegressor,
 )
+from sktransfer.selection import EncoderSelector
 
 _NUMERIC_X = (
     "feeds a numeric tabular matrix as X; {est} takes {what} and rejects numbers "
@@ -61,6 +62,21 @@ _EQUIVALENT = {
     "check_regressors_int": "test_finetune.py::test_regressor_multioutput_and_scaling",
 }
 
+# EncoderSelector takes images (here) or texts like the encoders: the same numeric-X checks fail.
+_SELECTOR_EQUIVALENT = {
+    check: "test_selection.py::test_encoder_selector_contract"
+    for check in (
+        "check_dict_unchanged", "check_dont_overwrite_parameters", "check_dtype_object", "check_estimators_dtypes",
+        "check_estimators_fit_returns_self", "check_estimators_nan_inf", "check_estimators_overwrite_params",
+        "check_estimators_pickle", "check_f_contiguous_array_estimator", "check_fit2d_1feature",
+        "check_fit2d_1sample", "check_fit2d_predict1d", "check_fit_check_is_fitted", "check_fit_idempotent",
+        "check_fit_score_takes_y", "check_methods_sample_order_invariance", "check_methods_subset_invariance",
+        "check_n_features_in", "check_n_features_in_after_fitting", "check_pipeline_consistency",
+        "check_positive_only_tag_during_fit", "check_readonly_memmap_input", "check_transformer_data_not_an_array",
+        "check_transformer_general",
+    )
+}
+
 _KWARGS = (
     "passes the literal name of **kwargs ('kwargs=-1') as a parameter; **kwargs only "
     "collects skorch's prefixed parameters (module__, optimizer__...), as in skorch itself. "
@@ -71,6 +87,9 @@ _KWARGS = (
 def _expected_failures(estimator):
     est = type(estimator).__name__
     what = "text" if isinstance(estimator, (TextEncoder, TextClassifier, TextRegressor)) else "images"
+    if isinstance(estimator, EncoderSelector):
+        return {check: _NUMERIC_X.format(est=est, what=what, test=test)
+                for check, test in _SELECTOR_EQUIVALENT.items()}
     failures = {
         check: _NUMERIC_X.format(est=est, what=what, test=test)
         for check, test in _EQUIVALENT.items()
@@ -91,6 +110,7 @@ _FAST = dict(device="cpu", max_epochs=2, early_stopping=False, random_state=0)
         TextRegressor(model="sktransfer/tiny-text", **_FAST),
         ImageClassifier(model="sktransfer/tiny-cnn", **_FAST),
         ImageRegressor(model="sktransfer/tiny-cnn", **_FAST),
+        EncoderSelector(["sktransfer/tiny-cnn", ImageEncoder("sktransfer/tiny-cnn", weights=None)], device="cpu"),
     ],
     expected_failed_checks=_expected_failures,
 )

@@ -171,6 +171,38 @@ def test_encoder_selector_chooses_inside_each_fold():
         EncoderSelector(cands, score="best").fit(X, y)
 
 
+def test_encoder_selector_contract(photo_files):
+    """What scikit-learn's estimator checks assert, with real images (they feed numeric matrices)."""
+    import pandas as pd
+    from sklearn.exceptions import NotFittedError
+
+    X, y = _bright_half(40)
+    X = np.ascontiguousarray(X)
+    X.setflags(write=False)  # read-only input is fine
+    sel = EncoderSelector(["sktransfer/tiny-cnn", ImageEncoder("sktransfer/tiny-cnn", layer=0)], device="cpu")
+    with pytest.raises(NotFittedError):
+        sel.transform(X)
+    params = sel.get_params()
+    assert sel.fit(X, y) is sel
+    assert sel.get_params() == params and sel.n_features_in_ == 1
+    state = pickle.dumps(sel)
+    out = sel.transform(X)
+    assert out.dtype == np.float32 and pickle.dumps(sel) == state  # transform changes nothing
+    np.testing.assert_allclose(clone(sel).fit(X, y).transform(X), out)  # idempotent, deterministic
+    np.testing.assert_allclose(sel.fit_transform(X, y), out)
+    order = np.random.default_rng(0).permutation(len(X))
+    np.testing.assert_allclose(sel.transform(X[order]), out[order])
+    np.testing.assert_allclose(sel.transform(X[:5]), out[:5])
+    np.testing.assert_allclose(sel.transform(X[:1]), out[:1])
+    frame = pd.DataFrame({"img": list(photo_files[:4])})
+    fitted = clone(sel).fit(frame, [0, 1, 0, 1])
+    assert list(fitted.feature_names_in_) == ["img"]
+    with pytest.raises(TypeError, match=r"row 1: NoneType 'None' \(missing\)"):
+        clone(sel).fit([photo_files[0], None, photo_files[1], photo_files[2]], [0, 0, 1, 1])
+    with pytest.raises((TypeError, ValueError), match=r"(?i)numeric|float|image"):
+        clone(sel).fit(np.random.default_rng(0).normal(size=(10, 3)), [0, 1] * 5)
+
+
 def test_transfer_report_flags_negative_transfer_on_digits(digits200):
     """8x8 digits: raw pixels + a linear model beat ImageNet features upsampled to 224 px."""
     X, y = digits200
