@@ -10,8 +10,10 @@ Contenders
 ----------
 sktransfer
     ``ImageClassifier("efficientnet_lite0", n_trainable_blocks=k,
-    augment=False, head_init="random", max_epochs=E, early_stopping=False,
-    lr=3e-3, batch_size=32, device="cpu", random_state=0)``.
+    augment=False, head_init="random", freeze_batchnorm=False, max_epochs=E,
+    early_stopping=False, lr=3e-3, batch_size=32, device="cpu", random_state=0)``.
+    ``freeze_batchnorm=False`` (not the default for pretrained weights) so
+    that the trainable block's BatchNorm trains as in the skorch baseline.
     ``head_init="random"`` (not the default "probe", LP-FT) so that both
     contenders train the same thing from the same kind of start: a random
     head (plus the top block for k=1). With ``augment=False`` the frozen
@@ -203,7 +205,7 @@ def run_sktransfer(torch, timer, Xtr, ytr, Xte, yte, k, epochs, batch_size, lr, 
 
     sktransfer.clear_cache()
     clf = ImageClassifier("efficientnet_lite0", n_trainable_blocks=k, augment=False, head_init="random",
-                          max_epochs=epochs, early_stopping=False, lr=lr, batch_size=batch_size,
+                          freeze_batchnorm=False, max_epochs=epochs, early_stopping=False, lr=lr, batch_size=batch_size,
                           device="cpu", random_state=seed)
     timer.take()
     t0 = time.perf_counter()
