@@ -101,7 +101,17 @@ def main(argv=None):
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     p.add_argument("--only", choices=["text", "image"], help="run one half of the demo")
+    m = sub.add_parser("models", help="list the models sktransfer can load, with their facts (the zoo)")
+    m.add_argument("--modality", choices=["image", "text"])
+    m.add_argument("--offline", action="store_true", help="only models whose weights are on this machine")
     args = parser.parse_args(argv)
+    if args.command == "models":
+        from .zoo import list_models
+
+        table = list_models(modality=args.modality, available_offline=True if args.offline else None)
+        cols = ["name", "modality", "family", "params", "input_size", "output_dim", "n_blocks", "available_offline"]
+        print(table[cols].to_string(index=False))
+        return 0
     if args.command == "demo":
         # The demo only uses weights that ship with the install: never wait on a hub.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -299,3 +299,18 @@ def test_list_models_is_cached_but_returns_fresh_frames():
     second = zoo.list_models(modality="image")
     assert second.loc[0, "name"] != "changed"
     pd.testing.assert_frame_equal(second, zoo.list_models(modality="image"))
+
+
+def test_cli_models_lists_the_offline_zoo(capsys):
+    from sktransfer.cli import main
+
+    assert main(["models", "--offline"]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert "1280" in lines["efficientnet_lite0"] and "True" in lines["efficientnet_lite0"]
+    assert "384" in lines["all-MiniLM-L6-v2"]
+    from sktransfer.zoo import list_models
+
+    assert set(lines) == set(list_models(available_offline=True)["name"])
+    main(["models", "--modality", "text"])
+    assert "resnet18" not in capsys.readouterr().out
