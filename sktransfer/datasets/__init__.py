@@ -4,7 +4,15 @@ from importlib import resources
 
 import numpy as np
 
-__all__ = ["load_rotten_tomatoes", "load_digit_images"]
+from ._domain_shift import load_digits_on_photos, load_printed_digits, load_sentiment_snippets
+
+__all__ = [
+    "load_rotten_tomatoes",
+    "load_digit_images",
+    "load_printed_digits",
+    "load_digits_on_photos",
+    "load_sentiment_snippets",
+]
 
 
 def load_rotten_tomatoes():
