@@ -8,10 +8,11 @@ Real domain shifts, each with a labelled source and an unlabelled target:
 - ``handwritten digits -> digits on photos``: scikit-learn's handwritten
   digits (grey, 900 of them) -> the other 897 blended onto patches of real
   photos (``load_digits_on_photos``, the MNIST-M recipe), EfficientNet-Lite0.
-- ``film reviews -> tweets``: sentences of film reviews -> tweets, both rated
-  for sentiment by 20 people with the same protocol (``load_sentiment_snippets``,
-  the VADER paper's data; positive >= 0.5, negative <= -0.5, neutral dropped),
-  all-MiniLM-L6-v2 features.
+- ``film reviews -> tweets`` and ``film reviews -> product reviews``:
+  sentences of film reviews (2,000) -> tweets / sentences of Amazon customer
+  reviews, all rated for sentiment by 20 people with the same protocol
+  (``load_sentiment_snippets``, the VADER paper's data; positive >= 0.5,
+  negative <= -0.5, neutral dropped), all-MiniLM-L6-v2 features.
 
 For each shift the target is split in two stratified halves (random_state=0):
 the *adaptation half* is given to the adapters without labels, the *test half*
@@ -47,7 +48,8 @@ best mapping or subspace adapter.
 
 Usage::
 
-    python benchmarks/bench_adapt.py            # full sizes (about 10-20 min on 2 busy cores)
+    python benchmarks/bench_adapt.py            # full sizes (about 15-20 min on 2 busy cores)
+    python benchmarks/bench_adapt.py --cache /tmp/features   # reruns skip the networks
     python benchmarks/bench_adapt.py --quick    # small subsets, plumbing check
 """
 
@@ -298,7 +300,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small subsets (plumbing check)")
     parser.add_argument("--threads", type=int, default=1, help="torch and BLAS threads (default 1)")
-    parser.add_argument("--shifts", default="digits,photos,movies-tweets",
+    parser.add_argument("--shifts", default="digits,photos,movies-tweets,movies-amazon",
                         help="comma-separated: digits (printed -> handwritten), photos (handwritten -> on photos), "
                              "and text shifts SOURCE-TARGET among amazon, movies, nyt, tweets")
     parser.add_argument("--cache", default=None,

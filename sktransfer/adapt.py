@@ -24,6 +24,18 @@ Like ``import skada``, the functions here turn on scikit-learn's metadata
 routing (``sklearn.set_config(enable_metadata_routing=True)``), which skada
 needs to pass ``sample_domain`` to each step.
 
+Notes
+-----
+- Reweighting adapters (``KMMReweightAdapter``, ``DensityReweightAdapter``...)
+  pass ``sample_weight`` on: the final estimator must ask for it, e.g.
+  ``LogisticRegression().set_fit_request(sample_weight=True)``.
+- ``CORALAdapter()``'s default ``reg="auto"`` gives NaN features on
+  all-MiniLM-L6-v2 embeddings (3 of their 384 dimensions are numerically
+  constant, so the covariance is singular); give a number, e.g.
+  ``CORALAdapter(reg=0.1)``.
+- skada's pipelines overwrite the target rows of the ``y`` they are fitted on
+  with -1 / NaN, in place.
+
 Examples
 --------
 >>> from sklearn.linear_model import LogisticRegression
@@ -64,18 +76,6 @@ its unsupervised scorers in ``GridSearchCV``, wrapped so that they take texts.
 ... ).fit(X, y, sample_domain=sample_domain)
 >>> sorted(search.best_params_)
 ['coraladapter__reg']
-
-Notes
------
-- Reweighting adapters (``KMMReweightAdapter``, ``DensityReweightAdapter``...)
-  pass ``sample_weight`` on: the final estimator must ask for it, e.g.
-  ``LogisticRegression().set_fit_request(sample_weight=True)``.
-- ``CORALAdapter()``'s default ``reg="auto"`` gives NaN features on
-  all-MiniLM-L6-v2 embeddings (3 of their 384 dimensions are numerically
-  constant, so the covariance is singular); give a number, e.g.
-  ``CORALAdapter(reg=0.1)``.
-- skada's pipelines overwrite the target rows of the ``y`` they are fitted on
-  with -1 / NaN, in place.
 """
 
 import numbers
