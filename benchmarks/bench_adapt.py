@@ -262,7 +262,7 @@ def plot(results, path):
             ax.legend(loc="best", fontsize=8, markerscale=3)
     fig.suptitle("2-D PCA (fitted on source + target) of the encoder's features (images standardised)", fontsize=11)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=60)
     plt.close(fig)
 
 
