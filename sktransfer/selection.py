@@ -394,12 +394,11 @@ class EncoderSelector(TransformerMixin, BaseEstimator):
             raise ValueError("EncoderSelector requires y to be passed, but the target y is None.")
         if self.score not in _scores.SCORES:
             raise ValueError(f"score must be one of {list(SCORES)}, got {self.score!r}.")
-        self.ranking_ = rank_encoders(X, y, self.candidates, scores=[self.score], batch_size=self.batch_size,
-                                      device=self.device, cache=self.cache, verbose=self.verbose)
-        self.best_ = self.ranking_["encoder"].iloc[0]
-        label_to_encoder = dict(_candidates(self.candidates, "auto", X, dict(
+        candidates = dict(_candidates(self.candidates, "auto", X, dict(
             batch_size=self.batch_size, device=self.device, cache=self.cache, verbose=self.verbose)))
-        self.encoder_ = label_to_encoder[self.best_].fit(X)
+        self.ranking_ = rank_encoders(X, y, list(candidates.values()), scores=[self.score])
+        self.best_ = self.ranking_["encoder"].iloc[0]
+        self.encoder_ = clone(candidates[self.best_]).fit(X)
         self.n_features_in_ = self.encoder_.n_features_in_
         if hasattr(self.encoder_, "feature_names_in_"):
             self.feature_names_in_ = self.encoder_.feature_names_in_
