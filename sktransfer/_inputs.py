@@ -59,6 +59,12 @@ class Column:
     def row(self, pos):
         return _row_label(pos, self.index)
 
+    def take(self, rows):
+        """The rows at positions ``rows``; errors still name them by their original row."""
+        rows = np.asarray(rows, dtype=np.int64)
+        index = rows if self.index is None else self.index[rows]
+        return Column([self.values[i] for i in rows], self.name, index)
+
 
 def _one_column(X, what, estimator):
     """Split X into a list of cells, a column name and an index."""

@@ -196,7 +196,9 @@ class WarmupCosine(Callback):
 
     def on_epoch_begin(self, net, dataset_train=None, **kwargs):
         if self.total_ is None:
-            per_epoch = max(1, math.ceil(len(dataset_train) / net.batch_size))
+            # The loader's own length: a domain-balanced loader's epoch is
+            # not len(dataset) / batch_size steps.
+            per_epoch = max(1, len(net.get_iterator(dataset_train, training=True)))
             self.total_ = per_epoch * net.max_epochs
             self.warmup_ = max(1, int(self.warmup_fraction * self.total_)) if self.warmup_fraction else 0
 
@@ -244,6 +246,9 @@ class _AmpMixin:
     def infer(self, x, **fit_params):
         with self._autocast():
             out = super().infer(x, **fit_params)
+        if isinstance(out, tuple):
+            # A domain-adaptation module's (y_pred, domain_pred, features, ...).
+            return tuple(o.float() if torch.is_tensor(o) and o.is_floating_point() else o for o in out)
         return out.float()
 
 

@@ -15,6 +15,13 @@ is -1 (classification) or NaN (regression) on the unlabelled target rows;
 is passed to ``fit`` (and to ``GridSearchCV.fit``), which routes it through
 the pipeline. :func:`domain_arrays` builds the three arrays.
 
+The fine-tuners (``ImageClassifier``, ``TextClassifier``...) adapt while
+they train: ``domain_loss="dann" | "deepcoral" | "dan"`` adds skada.deep's
+loss between the two domains' features at the backbone's feature layer, and
+their ``fit`` takes ``sample_domain`` (also inside ``make_da_pipeline`` and
+``GridSearchCV``, which route it there). The torch side lives in
+``sktransfer._torch_adapt``.
+
 Two things in skada expect numeric feature arrays as ``X``: its splitters and
 its scorers call ``check_array`` on it, which rejects texts and image paths.
 :class:`RowSplitter` and :class:`FeatureScorer` wrap them so they take the
@@ -502,6 +509,42 @@ def _feature_prefix(estimator):
     return k
 
 
+# skada scorers that look at X only through the estimator's predictions: they
+# can score an estimator that takes raw rows (a fine-tuner) through row numbers.
+_PREDICTION_ONLY_SCORERS = ("PredictionEntropyScorer", "SoftNeighborhoodDensity", "CircularValidation")
+
+
+def _is_numeric_array(X):
+    return hasattr(X, "dtype") and getattr(X, "ndim", 0) >= 2 and X.dtype.kind in "biuf"
+
+
+class _ByRowNumber:
+    """An estimator that takes raw rows, seen by a skada scorer through row numbers.
+
+    The scorer gets a column of row numbers as ``X`` (numeric, so its
+    ``check_array`` passes) and this proxy maps each call back to the rows.
+    """
+
+    def __init__(self, estimator, rows):
+        self.estimator = estimator
+        self.rows = rows
+
+    def _take(self, X):
+        from sklearn.utils import _safe_indexing
+
+        return _safe_indexing(self.rows, np.asarray(X)[:, 0].astype(np.int64))
+
+    def fit(self, X, y=None, **params):
+        self.estimator.fit(self._take(X), y, **params)
+        return self
+
+    def predict(self, X, **params):
+        return self.estimator.predict(self._take(X), **params)
+
+    def predict_proba(self, X, **params):
+        return self.estimator.predict_proba(self._take(X), **params)
+
+
 class FeatureScorer:
     """Let a skada scorer score a pipeline whose input is texts or images.
 
@@ -516,6 +559,13 @@ class FeatureScorer:
     (``ImportanceWeightedScorer``) then estimate them on features, not on raw
     pixels. Features come from the shared cache, so this costs no forward
     pass after fit.
+
+    An estimator that takes the raw rows itself (a fine-tuner such as
+    ``TextClassifier(domain_loss="dann")``, alone or in ``make_da_pipeline``)
+    has no features to hand over: scorers that use ``X`` only through its
+    predictions (``PredictionEntropyScorer``, ``SoftNeighborhoodDensity``,
+    ``CircularValidation``) then score it through row numbers; the others
+    raise an error that says so.
 
     Parameters
     ----------
@@ -553,6 +603,16 @@ class FeatureScorer:
         if k:
             X = estimator[:k].transform(X)
             estimator = estimator[k:]
+        elif not _is_numeric_array(X):
+            name = type(self.scorer).__name__
+            if name not in _PREDICTION_ONLY_SCORERS:
+                raise ValueError(
+                    f"{name} reads the features of X, and {type(estimator).__name__} takes raw rows (texts or "
+                    f"images) with no feature step before it to compute them from. Use one of "
+                    f"{list(_PREDICTION_ONLY_SCORERS)}, which need only the estimator's predictions."
+                )
+            estimator = _ByRowNumber(estimator, X)
+            X = np.arange(_n_rows(X, "X"))[:, None]
         return self.scorer(estimator, X, y_true, **params)
 
     def get_metadata_routing(self):

@@ -22,6 +22,9 @@ _SKORCH_PREFIXES = ("module__", "optimizer__", "criterion__", "iterator_train__"
                     "callbacks__", "dataset__")
 _AUTO_EARLY_STOPPING_MIN_VALID = 50
 _OPTIMIZERS = {"adamw": "AdamW", "adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop"}
+_DOMAIN_LOSSES = ("dann", "deepcoral", "dan", "mcc")
+# Losses between the two domains' features: they need trainable blocks.
+_FEATURE_LOSSES = ("dann", "deepcoral", "dan")
 
 
 def _store_params(estimator, params):
@@ -43,6 +46,12 @@ class _FineTuner(BaseEstimator):
 
     _modality = None
     _is_classifier = False
+
+    # Like skada's own estimators: inside skada's pipelines and GridSearchCV,
+    # sample_domain reaches fit (all rows, target rows included) and predict.
+    __metadata_request__fit = {"sample_domain": True}
+    __metadata_request__predict = {"sample_domain": True, "allow_source": True}
+    __metadata_request__predict_proba = {"sample_domain": True, "allow_source": True}
 
     # -- skorch-style prefixed parameters -------------------------------------
     def _prefixed(self):
@@ -83,6 +92,15 @@ class _FineTuner(BaseEstimator):
             raise ValueError(f'freeze_batchnorm must be "auto", True or False, got {self.freeze_batchnorm!r}.')
         if self._augment() not in (True, False, None, "flip"):
             raise ValueError(f'augment must be True, False or "flip", got {self._augment()!r}.')
+        if self.domain_loss not in (None,) + _DOMAIN_LOSSES:
+            raise ValueError(f"domain_loss must be None or one of {list(_DOMAIN_LOSSES)}, got {self.domain_loss!r}.")
+        if self.domain_loss == "mcc" and not self._is_classifier:
+            raise ValueError(f'{type(self).__name__}: domain_loss="mcc" lowers the confusion between predicted '
+                             'classes on target rows; a regressor predicts no classes. Use "dann", "deepcoral" or "dan".')
+        weight = self.domain_loss_weight
+        if isinstance(weight, bool) or not isinstance(weight, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(weight) or weight < 0:
+            raise ValueError(f"domain_loss_weight must be a finite number >= 0, got {weight!r}.")
 
     def _weights(self):
         return self.weights
@@ -119,7 +137,8 @@ class _FineTuner(BaseEstimator):
         n_valid = int(np.ceil(n_samples * self.validation_fraction))
         stratified = self._is_classifier and not getattr(self, "multilabel_", False)
         if stratified:
-            counts = np.bincount(y_fit)
+            # With target rows (label -1), the target is one more stratum.
+            counts = np.unique(y_fit, return_counts=True)[1]
             n_classes = len(counts)
             if n_valid < n_classes or counts.min() < 2 or n_samples - n_valid < n_classes:
                 raise ValueError(
@@ -137,15 +156,22 @@ class _FineTuner(BaseEstimator):
         return skorch.dataset.ValidSplit(self.validation_fraction, stratified=stratified,
                                          random_state=self.random_state)
 
-    def _early_stopping(self, n_samples):
+    def _early_stopping(self, n_samples, adapting=False):
         """``early_stopping="auto"``: on when the validation split holds at least 50 samples.
 
         On fewer, the validation loss is too noisy to pick an epoch: few-shot
         fits (8 or 16 texts per class) stopped after 4 epochs and lost 6-12
         points (benchmarks/RESULTS.md, few-shot against SetFit).
+
+        Off with a domain loss: the only labelled validation rows are source
+        rows, and the domain loss trades source fit for target fit, so the
+        source validation loss picks the epoch before adaptation acts (on
+        film reviews -> tweets every fit stopped after epoch 1).
         """
         if self.early_stopping != "auto":
             return bool(self.early_stopping)
+        if adapting:
+            return False
         if self.train_split != "auto":
             return self.train_split is not None
         return int(np.ceil(n_samples * self.validation_fraction)) >= _AUTO_EARLY_STOPPING_MIN_VALID
@@ -160,6 +186,10 @@ class _FineTuner(BaseEstimator):
         if self.max_epochs != "auto":
             return int(self.max_epochs)
         n_train = n_samples if self.train_split_ is None else int(n_samples * (1 - self.validation_fraction))
+        if self.domain_rows_ is not None:
+            # Domain-balanced batches: an epoch pairs each row of the larger
+            # domain with one of the other.
+            n_train = int(n_train * max(self.domain_rows_) / sum(self.domain_rows_))
         steps_per_epoch = max(1, int(np.ceil(n_train / self.batch_size)))
         return int(min(100, max(10, np.ceil(300 / steps_per_epoch))))
 
@@ -218,17 +248,22 @@ class _FineTuner(BaseEstimator):
         return rt.ImageTransferNet(blocks, net.pool, head, n_frozen=len(blocks) - first, norm=norm,
                                    freeze_batchnorm=self._freeze_batchnorm())
 
-    def _param_groups(self, module):
-        """Layer-wise learning rates for the blocks the module may train."""
+    def _param_groups(self, module, prefix=""):
+        """Layer-wise learning rates for the blocks the module may train.
+
+        ``prefix`` is where the transfer network sits in the trained module
+        ("net." inside the domain-adaptation wrapper). Everything else (the
+        head, a domain classifier) learns at ``lr``.
+        """
         n = len(module.blocks)
         scale = self.backbone_lr_scale
         if scale == "auto":
             scale = 1.0 if self._weights() is None else 0.03
         scales = _freeze.block_lr_scales(n, scale, self.layer_decay)
-        groups = [(f"blocks.{i}.*", {"lr": self.lr * s}) for i, s in enumerate(scales)]
+        groups = [(f"{prefix}blocks.{i}.*", {"lr": self.lr * s}) for i, s in enumerate(scales)]
         if n:
-            groups.append(("pool.*", {"lr": self.lr * scale}))
-            groups.append(("encoder.*", {"lr": self.lr * scales[0]}))
+            groups.append((f"{prefix}pool.*", {"lr": self.lr * scale}))
+            groups.append((f"{prefix}encoder.*", {"lr": self.lr * scales[0]}))
         return groups
 
     def _callbacks(self):
@@ -248,17 +283,38 @@ class _FineTuner(BaseEstimator):
         return cbs
 
     # -- fit / predict -----------------------------------------------------------
-    def _fit(self, X, column, y_fit, n_outputs, criterion, extra_net_kwargs):
+    def _fit(self, X, column, y_fit, n_outputs, criterion, extra_net_kwargs, target=None):
         torch = require("torch")
+        if target is not None and self.domain_loss is None:
+            # Source-only (skada's SourceOnly): the rows come in skada's
+            # layout, and without a domain loss the target rows teach nothing.
+            keep = np.flatnonzero(~target)
+            column, y_fit, target = column.take(keep), y_fit[keep], None
+        rt_adapt = None
+        if target is not None:
+            require("skada", purpose=f"{type(self).__name__}(domain_loss={self.domain_loss!r})")
+            rt_adapt = require("sktransfer._torch_adapt")
+        self.domain_rows_ = None if target is None else (int((~target).sum()), int(target.sum()))
         device = resolve_device(self.device)
         backbone = get_backbone(self.model, weights=self._weights(), device=device)
         self.backbone_identity_ = backbone.identity
         self.block_names_ = list(backbone.block_names)
         _freeze.n_trainable(self.n_trainable_blocks, backbone.n_blocks)  # parameter errors before data errors
-        self.early_stopping_ = self._early_stopping(len(column))
+        # The validation loss is the task loss on labelled rows: with target
+        # rows, only the source ones count towards "auto", and "auto" is off
+        # (below).
+        self.early_stopping_ = self._early_stopping(len(column) if target is None else int((~target).sum()),
+                                                    adapting=target is not None)
         self.train_split_ = self._train_split(len(column), y_fit)
         self.max_epochs_ = self._max_epochs(len(column))
         first, last, cached = self._plan(backbone)
+        if rt_adapt is not None and last == 0 and self.domain_loss in _FEATURE_LOSSES:
+            raise ValueError(
+                f"{type(self).__name__}: domain_loss={self.domain_loss!r} aligns the backbone's features of the "
+                "two domains by training the blocks that produce them, and n_trainable_blocks=0 trains none. "
+                "Set n_trainable_blocks >= 1, or align frozen features with one of skada's shallow adapters: "
+                "make_da_pipeline(Encoder(), CORALAdapter(), LogisticRegression())."
+            )
         self.trainable_schedule_ = (first, last)
         self.n_trainable_blocks_ = first
         self.cached_blocks_ = cached
@@ -273,20 +329,34 @@ class _FineTuner(BaseEstimator):
                 torch.manual_seed(seed)
             module = self._build_module(backbone, n_outputs)
             if self._probe_first():
-                module.head = self._fit_probe_head(backbone, column, y_fit, n_outputs, criterion,
-                                                   extra_net_kwargs, device)
+                labelled = np.arange(len(column)) if target is None else np.flatnonzero(~target)
+                module.head = self._fit_probe_head(backbone, column.take(labelled), y_fit[labelled], n_outputs,
+                                                   criterion, extra_net_kwargs, device)
             inputs = self._inputs(backbone, column, training=True)
-            net = self._skorch_net(module, criterion, extra_net_kwargs, device, collate=self._collate(module))
-            if not isinstance(inputs, np.ndarray):
-                inputs.y = y_fit
+            collate = self._collate(module)
+            if rt_adapt is None:
+                net = self._skorch_net(module, criterion, extra_net_kwargs, device, collate=collate)
+                if not isinstance(inputs, np.ndarray):
+                    inputs.y = y_fit
+            else:
+                module, criterion, extra_net_kwargs = self._domain_setup(
+                    rt_adapt, module, backbone, criterion, extra_net_kwargs)
+                net = self._skorch_net(module, criterion, extra_net_kwargs, device,
+                                       collate=rt_adapt.DomainCollate(collate), adapt=rt_adapt)
+                if isinstance(inputs, np.ndarray):
+                    inputs = rt_adapt.ArrayDataset(inputs)
+                inputs = rt_adapt.DomainDataset(inputs, np.where(target, -2, 1), y_fit)
             net.fit(inputs, y_fit)
         self.net_ = net
         self.history_ = net.history
         return self
 
-    def _forward(self, X):
+    def _forward(self, X, sample_domain=None):
         check_is_fitted(self, "net_")
         column = self._validate_X(X)
+        if sample_domain is not None and len(sample_domain) != len(column):
+            raise ValueError(f"{type(self).__name__}: sample_domain has {len(sample_domain)} entries but X has "
+                             f"{len(column)} rows; there must be one domain label per row.")
         order = None
         if self.cached_blocks_:
             backbone = get_backbone(self.model, weights=self._weights(), device=resolve_device(self.device))
@@ -326,6 +396,47 @@ class _FineTuner(BaseEstimator):
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
 
+    def _target_rows(self, X, y, sample_domain):
+        """Which rows are unlabelled target rows (skada's layout), or None without ``sample_domain``."""
+        name = type(self).__name__
+        if sample_domain is None:
+            if self.domain_loss is not None:
+                raise ValueError(
+                    f"{name}: domain_loss={self.domain_loss!r} adapts to unlabelled target rows, and fit got "
+                    "none: pass sample_domain (positive on source rows, negative on target rows) with X and y "
+                    "holding both, e.g. X, y, sample_domain = sktransfer.adapt.domain_arrays(X_source, y_source, "
+                    "X_target)."
+                )
+            return None
+        from .adapt import check_domain_arrays
+
+        check_domain_arrays(X, None, sample_domain)
+        if len(y) != len(sample_domain):
+            raise ValueError(f"{name}: y has {len(y)} entries but sample_domain has {len(sample_domain)}; "
+                             "they must have the same length.")
+        target = np.asarray(sample_domain) < 0
+        if target.all():
+            raise ValueError(f"{name}: sample_domain has no source row (>= 0); labelled source rows are needed.")
+        if self.domain_loss is not None and not target.any():
+            raise ValueError(
+                f"{name}: sample_domain has no target row (< 0); domain_loss={self.domain_loss!r} needs "
+                "unlabelled target rows to adapt to."
+            )
+        y_source = y[~target]
+        if y_source.dtype.kind in "iuf":
+            unlabelled = np.isnan(y_source) if y_source.dtype.kind == "f" else np.zeros(y_source.shape, bool)
+            if self._is_classifier:
+                unlabelled |= y_source == -1
+            unlabelled = unlabelled.reshape(len(y_source), -1).any(axis=1)
+            if unlabelled.any():
+                rows = np.flatnonzero(~target)[unlabelled]
+                raise ValueError(
+                    f"{name}: source rows {rows[:5].tolist()}{' ...' if len(rows) > 5 else ''} of y are "
+                    f"unlabelled ({'-1 or ' if self._is_classifier else ''}NaN, skada's mark for target rows); "
+                    "every source row needs a label."
+                )
+        return target
+
     def _collate(self, module):
         """How batches of text inputs are put together (None: default collation)."""
         rt = require("sktransfer._torch_finetune")
@@ -333,11 +444,36 @@ class _FineTuner(BaseEstimator):
             return None
         return rt.collate_states if self.cached_blocks_ else rt.TextCollate(module.encoder)
 
-    def _skorch_net(self, module, criterion, extra_net_kwargs, device, collate=None):
+    def _domain_setup(self, rt_adapt, module, backbone, criterion, extra_net_kwargs):
+        """The module, criterion and net arguments that add the domain loss."""
+        classifier = rt_adapt.DomainClassifier(backbone.output_dim()) if self.domain_loss == "dann" else None
+        module = rt_adapt.DomainAdaptNet(module, classifier)
+        extra = dict(extra_net_kwargs)
+        base_kwargs = {k[len("criterion__"):]: v for k, v in {**self._prefixed(), **extra}.items()
+                       if k.startswith("criterion__")}
+        for key in list(extra):
+            if key.startswith("criterion__"):
+                del extra[key]
+        base = criterion(**base_kwargs)
+        if self._is_classifier:
+            # skorch infers softmax from a CrossEntropyLoss criterion only.
+            extra["predict_nonlinearity"] = rt_adapt.softmax
+        # skorch takes a criterion instance as is.
+        return module, rt_adapt.make_criterion(self.domain_loss, self.domain_loss_weight, base), extra
+
+    def _skorch_net(self, module, criterion, extra_net_kwargs, device, collate=None, adapt=None):
         torch = require("torch")
         rt = require("sktransfer._torch_finetune")
         kwargs = {k: v for k, v in self._prefixed().items() if not k.startswith("module__")}
-        kwargs.setdefault("optimizer__param_groups", self._param_groups(module))
+        if adapt is not None:
+            # The task criterion was built with these, inside skada's criterion.
+            kwargs = {k: v for k, v in kwargs.items() if not k.startswith("criterion__")}
+            kwargs.setdefault("iterator_train", adapt.BalancedLoader)
+            if self._is_classifier:
+                # Accuracy on validation rows that include unlabelled target rows means nothing.
+                kwargs.setdefault("callbacks__valid_acc", None)
+        prefix = "net." if adapt is not None else ""
+        kwargs.setdefault("optimizer__param_groups", self._param_groups(module, prefix))
         if self._optimizer_class() is torch.optim.AdamW:
             kwargs.setdefault("optimizer__weight_decay", 0.01)
         kwargs.setdefault("iterator_train__shuffle", True)
@@ -348,10 +484,14 @@ class _FineTuner(BaseEstimator):
             kwargs.setdefault("iterator_train__collate_fn", collate)
             kwargs.setdefault("iterator_valid__collate_fn", collate)
         net_cls = rt.TransferNetClassifier if self._is_classifier else rt.TransferNetRegressor
+        callbacks = self._callbacks()
+        if adapt is not None:
+            net_cls = adapt.DomainNetClassifier if self._is_classifier else adapt.DomainNetRegressor
+            callbacks.insert(1, ("gradient_reversal", adapt.GradientReversalSchedule()))
         net = net_cls(
             module=module, criterion=criterion, optimizer=self._optimizer_class(), lr=self.lr,
             max_epochs=self.max_epochs_, batch_size=self.batch_size, train_split=self.train_split_,
-            callbacks=self._callbacks(), device=device, verbose=int(bool(self.verbose)),
+            callbacks=callbacks, device=device, verbose=int(bool(self.verbose)),
             **extra_net_kwargs, **kwargs,
         )
         net.amp_ = device.startswith("cuda")
@@ -385,7 +525,7 @@ class _FineTuner(BaseEstimator):
 class _ClassifierMixin(ClassifierMixin):
     _is_classifier = True
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_domain=None):
         """Fine-tune on texts or images X with labels y.
 
         Parameters
@@ -393,6 +533,12 @@ class _ClassifierMixin(ClassifierMixin):
         X : texts or images (see the class docstring)
         y : array-like of shape (n_samples,) with any label type, or a 2-D
             binary indicator matrix (n_samples, n_labels) for multi-label.
+        sample_domain : array-like of int, shape (n_samples,), optional
+            skada's layout for domain adaptation: positive on labelled
+            source rows, negative on unlabelled target rows (whose ``y`` is
+            ignored; skada marks it -1). With ``domain_loss`` the target rows
+            are adapted to; without, they are left out (source-only).
+            :func:`sktransfer.adapt.domain_arrays` builds X, y and this.
 
         Returns
         -------
@@ -401,11 +547,16 @@ class _ClassifierMixin(ClassifierMixin):
         torch = require("torch")
         # y's own problems first: they are clearer than anything about X.
         self._check_y_given(y)
-        y_arr = np.asarray(y)
+        y_all = np.asarray(y)
+        target = self._target_rows(X, y_all, sample_domain)
+        y_arr = y_all if target is None else y_all[~target]
         kind = type_of_target(y_arr)
         if kind.startswith("continuous"):
             raise ValueError(f"Unknown label type: {kind}. {type(self).__name__} needs class labels; use the Regressor for numbers.")
         self.multilabel_ = kind == "multilabel-indicator"
+        if self.multilabel_ and target is not None:
+            raise ValueError(f"{type(self).__name__}: domain adaptation (sample_domain) takes 1-D class labels, "
+                             "not a multi-label indicator matrix.")
         if not self.multilabel_:
             if y_arr.ndim != 1:
                 raise ValueError(f"{type(self).__name__}: y must be 1-D labels or a 2-D binary indicator matrix; got shape {y_arr.shape} ({kind}).")
@@ -415,7 +566,7 @@ class _ClassifierMixin(ClassifierMixin):
                 raise ValueError(f"{type(self).__name__}: y is empty; at least 2 samples of 2 classes are needed.")
             if len(self.classes_) < 2:
                 raise ValueError(f"{type(self).__name__}: y has a single class ({str(self.classes_[0])!r}); at least 2 are needed.")
-        column = self._fit_checks(X, y_arr)
+        column = self._fit_checks(X, y_all)
         if self.multilabel_:
             self.classes_ = np.arange(y_arr.shape[1])
             y_fit = y_arr.astype(np.float32)
@@ -425,14 +576,18 @@ class _ClassifierMixin(ClassifierMixin):
             extra = {"predict_nonlinearity": torch.sigmoid}
             n_out = y_arr.shape[1]
         else:
-            y_fit = self._label_encoder.transform(y_arr).astype(np.int64)
+            y_src = self._label_encoder.transform(y_arr).astype(np.int64)
+            y_fit = y_src
+            if target is not None:
+                y_fit = np.full(len(y_all), -1, dtype=np.int64)
+                y_fit[~target] = y_src
             criterion = torch.nn.CrossEntropyLoss
             extra = {"classes": list(range(len(self.classes_)))}
             n_out = len(self.classes_)
-            weight = self._class_weights(y_fit)
+            weight = self._class_weights(y_src)
             if weight is not None:
                 extra["criterion__weight"] = torch.tensor(weight, dtype=torch.float32)
-        return self._fit(X, column, y_fit, n_out, criterion, extra)
+        return self._fit(X, column, y_fit, n_out, criterion, extra, target)
 
     def _class_weights(self, y_fit):
         from sklearn.utils.class_weight import compute_class_weight
@@ -448,21 +603,25 @@ class _ClassifierMixin(ClassifierMixin):
                 raise ValueError(f"class_weight has labels {sorted(map(str, unknown))} that are not in y.")
         return compute_class_weight(cw, classes=self.classes_, y=self.classes_[y_fit])
 
-    def predict_proba(self, X):
-        """Class probabilities, columns in the order of ``classes_``."""
-        check_is_fitted(self, "net_")
-        return self._forward(X).astype(np.float64)
+    def predict_proba(self, X, sample_domain=None, allow_source=None):
+        """Class probabilities, columns in the order of ``classes_``.
 
-    def predict(self, X):
+        ``sample_domain`` and ``allow_source`` are accepted, as skada's
+        scorers and pipelines pass them; predictions do not depend on them.
+        """
+        check_is_fitted(self, "net_")
+        return self._forward(X, sample_domain).astype(np.float64)
+
+    def predict(self, X, sample_domain=None, allow_source=None):
         """Predicted labels (a binary indicator matrix for multi-label y)."""
-        proba = self.predict_proba(X)
+        proba = self.predict_proba(X, sample_domain)
         if self.multilabel_:
             return (proba >= 0.5).astype(int)
         return self.classes_[proba.argmax(axis=1)]
 
 
 class _RegressorMixin(RegressorMixin):
-    def fit(self, X, y):
+    def fit(self, X, y, sample_domain=None):
         """Fine-tune on texts or images X with real-valued targets y.
 
         Parameters
@@ -471,6 +630,11 @@ class _RegressorMixin(RegressorMixin):
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Scaled to zero mean and unit variance inside; predictions are on
             the original scale.
+        sample_domain : array-like of int, shape (n_samples,), optional
+            skada's layout for domain adaptation: positive on labelled
+            source rows, negative on unlabelled target rows (whose ``y`` is
+            ignored; skada marks it NaN). With ``domain_loss`` the target
+            rows are adapted to; without, they are left out (source-only).
 
         Returns
         -------
@@ -480,20 +644,30 @@ class _RegressorMixin(RegressorMixin):
         self._check_y_given(y)
         if np.iscomplexobj(np.asarray(y)):
             raise ValueError(f"{type(self).__name__}: Complex data not supported in y.")
-        y_arr = np.asarray(y, dtype=np.float64)
+        y_all = np.asarray(y, dtype=np.float64)
+        target = self._target_rows(X, y_all, sample_domain)
+        y_arr = y_all if target is None else y_all[~target]
         if y_arr.ndim not in (1, 2) or not np.isfinite(y_arr).all():
             raise ValueError(f"{type(self).__name__}: y must be finite numbers of shape (n,) or (n, n_outputs); got shape {y_arr.shape}.")
-        column = self._fit_checks(X, y_arr)
+        column = self._fit_checks(X, y_all)
         self._y_1d = y_arr.ndim == 1
         y2 = y_arr.reshape(len(y_arr), -1)
         self._y_scaler = StandardScaler().fit(y2)
         y_fit = self._y_scaler.transform(y2).astype(np.float32)
-        return self._fit(X, column, y_fit, y2.shape[1], torch.nn.MSELoss, {})
+        if target is not None:
+            y_full = np.full((len(y_all), y2.shape[1]), np.nan, dtype=np.float32)
+            y_full[~target] = y_fit
+            y_fit = y_full
+        return self._fit(X, column, y_fit, y2.shape[1], torch.nn.MSELoss, {}, target)
 
-    def predict(self, X):
-        """Predictions on the scale of the training targets."""
+    def predict(self, X, sample_domain=None, allow_source=None):
+        """Predictions on the scale of the training targets.
+
+        ``sample_domain`` and ``allow_source`` are accepted, as skada's
+        scorers and pipelines pass them; predictions do not depend on them.
+        """
         check_is_fitted(self, "net_")
-        out = self._y_scaler.inverse_transform(self._forward(X).astype(np.float64))
+        out = self._y_scaler.inverse_transform(self._forward(X, sample_domain).astype(np.float64))
         return out[:, 0] if self._y_1d else out
 
 
@@ -550,9 +724,31 @@ _DOC_COMMON = """
         validation split holds at least 50 samples (500 samples at the
         default ``validation_fraction``) or a ``train_split`` is given: on
         fewer, the validation loss is too noisy to choose an epoch, and
-        few-shot fits stopped too early. The value used is ``early_stopping_``.
+        few-shot fits stopped too early. Off with a ``domain_loss``: the
+        source rows' validation loss cannot see the target. The value used
+        is ``early_stopping_``.
     patience : int, default=3
     validation_fraction : float, default=0.1
+    domain_loss : {None, "dann", "deepcoral", "dan"}, default=None
+        Domain adaptation while fine-tuning, with skada.deep's losses. Give
+        ``fit`` a ``sample_domain`` (skada's layout: X and y hold labelled
+        source rows and unlabelled target rows) and every batch pairs source
+        and target rows; the loss adds, to the task loss on the source rows,
+        ``domain_loss_weight`` times a divergence between the two domains'
+        features at the backbone's feature layer (the pooled output that
+        the new head reads), which the trainable blocks learn to shrink:
+        "dann" a domain classifier behind a gradient reversal layer
+        (Ganin et al., JMLR 2016), "deepcoral" the distance between the
+        features' covariances (Sun & Saenko, ECCV-W 2016), "dan" a
+        multi-kernel MMD (Long et al., ICML 2015); these three need
+        ``n_trainable_blocks >= 1``. "mcc" (classifiers) instead lowers the
+        confusion between classes in the predictions on target rows
+        (Jin et al., ECCV 2020), so it also adapts a head on frozen
+        features. Needs ``pip install "sktransfer[adapt]"``.
+        None with a ``sample_domain`` trains on the source rows only.
+    domain_loss_weight : float, default=1.0
+        The domain loss's weight (skada's ``reg``): a hyperparameter to
+        choose with skada's scorers, which need no target labels.
     cache : bool or str, default=True
         The shared feature cache (see the encoders).
     random_state : int or None, default=None
@@ -588,6 +784,8 @@ class ImageClassifier(_ClassifierMixin, _FineTuner):
     n_trainable_blocks_ : int
     cached_blocks_ : int
         How many lower blocks ran once, through the cache, instead of every epoch.
+    domain_rows_ : tuple of (int, int) or None
+        (source rows, target rows) when fitted with a ``domain_loss``.
 
     Examples
     --------
@@ -606,8 +804,8 @@ class ImageClassifier(_ClassifierMixin, _FineTuner):
     def __init__(self, model="efficientnet_lite0", *, weights="DEFAULT", n_trainable_blocks=0, head_init="probe", augment=True,
                  freeze_batchnorm="auto", class_weight=None, max_epochs="auto", lr=3e-3, batch_size=32, optimizer="adamw", backbone_lr_scale="auto",
                  layer_decay=0.8, warmup_fraction=0.1, unfreeze_every=None, early_stopping="auto", patience=3,
-                 validation_fraction=0.1, train_split="auto", callbacks=None, cache=True, device="auto",
-                 random_state=None, verbose=False, **kwargs):
+                 validation_fraction=0.1, train_split="auto", callbacks=None, domain_loss=None, domain_loss_weight=1.0,
+                 cache=True, device="auto", random_state=None, verbose=False, **kwargs):
         _store_params(self, locals())
 
 
@@ -629,8 +827,8 @@ class ImageRegressor(_RegressorMixin, _FineTuner):
     def __init__(self, model="efficientnet_lite0", *, weights="DEFAULT", n_trainable_blocks=0, head_init="probe",
                  augment=True, freeze_batchnorm="auto", max_epochs="auto", lr=3e-3, batch_size=32, optimizer="adamw", backbone_lr_scale="auto", layer_decay=0.8,
                  warmup_fraction=0.1, unfreeze_every=None, early_stopping="auto", patience=3, validation_fraction=0.1,
-                 train_split="auto", callbacks=None, cache=True, device="auto", random_state=None, verbose=False,
-                 **kwargs):
+                 train_split="auto", callbacks=None, domain_loss=None, domain_loss_weight=1.0, cache=True, device="auto",
+                 random_state=None, verbose=False, **kwargs):
         _store_params(self, locals())
 
 
@@ -655,7 +853,8 @@ class TextClassifier(_ClassifierMixin, _FineTuner):
     def __init__(self, model="all-MiniLM-L6-v2", *, weights="DEFAULT", n_trainable_blocks=0, head_init="probe", class_weight=None, max_epochs="auto", lr=3e-3,
                  batch_size=32, optimizer="adamw", backbone_lr_scale="auto", layer_decay=0.8, warmup_fraction=0.1,
                  unfreeze_every=None, early_stopping="auto", patience=3, validation_fraction=0.1, train_split="auto",
-                 callbacks=None, cache=True, device="auto", random_state=None, verbose=False, **kwargs):
+                 callbacks=None, domain_loss=None, domain_loss_weight=1.0, cache=True, device="auto",
+                 random_state=None, verbose=False, **kwargs):
         _store_params(self, locals())
 
 
@@ -675,5 +874,6 @@ class TextRegressor(_RegressorMixin, _FineTuner):
     def __init__(self, model="all-MiniLM-L6-v2", *, weights="DEFAULT", n_trainable_blocks=0, head_init="probe", max_epochs="auto", lr=3e-3, batch_size=32,
                  optimizer="adamw", backbone_lr_scale="auto", layer_decay=0.8, warmup_fraction=0.1,
                  unfreeze_every=None, early_stopping="auto", patience=3, validation_fraction=0.1, train_split="auto",
-                 callbacks=None, cache=True, device="auto", random_state=None, verbose=False, **kwargs):
+                 callbacks=None, domain_loss=None, domain_loss_weight=1.0, cache=True, device="auto",
+                 random_state=None, verbose=False, **kwargs):
         _store_params(self, locals())
