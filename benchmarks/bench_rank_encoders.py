@@ -9,9 +9,9 @@ each, their ratio, and whether both pick the same best candidate. Networks
 are loaded before either side is timed.
 
 Text fine-tuning uses the estimator's defaults (``max_epochs="auto"``, early
-stopping). Image fine-tuning uses ``max_epochs=10`` and ``augment=False``
-(so a CPU can afford it): the defaults would run about 60 epochs on 150
-images, so the image ratio is a lower bound.
+stopping). Image fine-tuning uses ``max_epochs=10`` and ``augment=False`` by
+default (so a CPU can afford it); ``--epochs auto`` runs the estimator's
+defaults instead (about 60 epochs on 150 images, augmentation on).
 
 - images: scikit-learn digits (``load_digit_images``), 150 train / 300 test;
   EfficientNet-Lite0 with ImageNet weights, EfficientNet-Lite0 with random
@@ -76,8 +76,9 @@ def part_speed(args):
           ("efficientnet_lite0 (weights=None)", {"model": "efficientnet_lite0", "weights": None}),
           ("mobilenet_v3_small (weights=None)", {"model": "mobilenet_v3_small", "weights": None})],
          lambda kw: ImageEncoder(device="cpu", **kw),
-         lambda **kw: ImageClassifier(n_trainable_blocks="all", augment=False, max_epochs=args.epochs,
-                                      device="cpu", random_state=0, **kw)),
+         lambda **kw: ImageClassifier(n_trainable_blocks="all", device="cpu", random_state=0, **kw,
+                                      **({} if args.epochs == "auto" else {"augment": False,
+                                                                           "max_epochs": args.epochs}))),
         ("rotten tomatoes (text)", list(tXtr), tytr, list(tXte), tyte,
          [("all-MiniLM-L6-v2", {"model": "all-MiniLM-L6-v2"}),
           ("all-MiniLM-L6-v2 (weights=None)", {"model": "all-MiniLM-L6-v2", "weights": None}),
@@ -160,7 +161,8 @@ def main(argv=None):
     ap.add_argument("--image-test", type=int, default=300)
     ap.add_argument("--text-train", type=int, default=500)
     ap.add_argument("--text-test", type=int, default=500)
-    ap.add_argument("--epochs", type=int, default=10, help="image fine-tuning epochs (fixed)")
+    ap.add_argument("--epochs", default="10", help='image fine-tuning epochs, with augment=False; "auto": the '
+                    "estimator's defaults (about 60 epochs on 150 images, augmentation on)")
     ap.add_argument("--text-epochs", default="auto", help='text fine-tuning epochs ("auto": the default)')
     ap.add_argument("--tau-images", type=int, default=200)
     ap.add_argument("--tau-texts", type=int, default=300)
@@ -171,6 +173,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.text_epochs != "auto":
         args.text_epochs = int(args.text_epochs)
+    if args.epochs != "auto":
+        args.epochs = int(args.epochs)
     if args.quick:
         args.image_train, args.image_test, args.text_train, args.text_test, args.epochs = 60, 60, 60, 60, 1
         args.text_epochs = 1
