@@ -16,7 +16,7 @@ import math
 import numpy as np
 import torch
 from skada.deep import DANLoss, DANNLoss, DeepCoralLoss, MCCLoss
-from skada.deep.base import DomainAwareCriterion, DomainBalancedSampler
+from skada.deep.base import BaseDALoss, DomainAwareCriterion, DomainBalancedSampler
 from skada.deep.modules import GradientReversalLayer
 from skorch.callbacks import Callback
 from torch import nn
@@ -106,12 +106,25 @@ def standardise(features, eps=1e-5):
     return (features - features.mean(0)) / (features.std(0) + eps)
 
 
+class SumOfLosses(BaseDALoss):
+    """Several skada domain losses added up (``domain_loss="dann+mcc"``)."""
+
+    def __init__(self, losses):
+        super().__init__()
+        self.losses = nn.ModuleList(losses)
+
+    def forward(self, **kwargs):
+        return sum(loss(**kwargs) for loss in self.losses)
+
+
 def make_criterion(domain_loss, weight, base_criterion):
-    """skada's ``DomainAwareCriterion``: task loss on source rows + weight x domain loss."""
-    if domain_loss == "dann":
-        adapt = DANNLoss(domain_criterion=nn.BCEWithLogitsLoss())
-    else:
-        adapt = _LOSSES[domain_loss]()
+    """skada's ``DomainAwareCriterion``: task loss on source rows + weight x domain loss.
+
+    ``domain_loss`` names one of skada's losses, or several joined by "+".
+    """
+    losses = [DANNLoss(domain_criterion=nn.BCEWithLogitsLoss()) if name == "dann" else _LOSSES[name]()
+              for name in domain_loss.split("+")]
+    adapt = losses[0] if len(losses) == 1 else SumOfLosses(losses)
     return DomainAwareCriterion(base_criterion=base_criterion, adapt_criterion=adapt, reg=float(weight))
 
 

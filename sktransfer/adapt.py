@@ -18,7 +18,8 @@ the pipeline. :func:`domain_arrays` builds the three arrays.
 The fine-tuners (``ImageClassifier``, ``TextClassifier``...) adapt while
 they train: ``domain_loss="dann" | "deepcoral" | "dan"`` adds skada.deep's
 loss between the two domains' features at the backbone's feature layer
-(``"mcc"``: minimum class confusion on the target rows' predictions), and
+(``"mcc"``: minimum class confusion on the target rows' predictions;
+several joined by ``"+"``, e.g. ``"dann+mcc"``, add up), and
 their ``fit`` takes ``sample_domain`` (also inside ``make_da_pipeline`` and
 ``GridSearchCV``, which route it there). The torch side lives in
 ``sktransfer._torch_adapt``.

@@ -27,6 +27,13 @@ _DOMAIN_LOSSES = ("dann", "deepcoral", "dan", "mcc")
 _FEATURE_LOSSES = ("dann", "deepcoral", "dan")
 
 
+def _domain_loss_parts(domain_loss):
+    """``"dann+mcc"`` -> ``("dann", "mcc")``; None -> ``()``."""
+    if domain_loss is None:
+        return ()
+    return tuple(domain_loss.split("+")) if isinstance(domain_loss, str) else (domain_loss,)
+
+
 def _store_params(estimator, params):
     """Store an ``__init__``'s arguments unchanged, skorch-prefixed kwargs included."""
     params = dict(params)
@@ -92,11 +99,15 @@ class _FineTuner(BaseEstimator):
             raise ValueError(f'freeze_batchnorm must be "auto", True or False, got {self.freeze_batchnorm!r}.')
         if self._augment() not in (True, False, None, "flip"):
             raise ValueError(f'augment must be True, False or "flip", got {self._augment()!r}.')
-        if self.domain_loss not in (None,) + _DOMAIN_LOSSES:
-            raise ValueError(f"domain_loss must be None or one of {list(_DOMAIN_LOSSES)}, got {self.domain_loss!r}.")
-        if self.domain_loss == "mcc" and not self._is_classifier:
-            raise ValueError(f'{type(self).__name__}: domain_loss="mcc" lowers the confusion between predicted '
-                             'classes on target rows; a regressor predicts no classes. Use "dann", "deepcoral" or "dan".')
+        parts = _domain_loss_parts(self.domain_loss)
+        if self.domain_loss is not None and (not isinstance(self.domain_loss, str) or len(set(parts)) != len(parts)
+                                             or any(part not in _DOMAIN_LOSSES for part in parts)):
+            raise ValueError(f"domain_loss must be None, one of {list(_DOMAIN_LOSSES)}, or several of them joined "
+                             f'by "+" (e.g. "dann+mcc"), got {self.domain_loss!r}.')
+        if "mcc" in parts and not self._is_classifier:
+            raise ValueError(f'{type(self).__name__}: domain_loss={self.domain_loss!r}: "mcc" lowers the confusion '
+                             'between predicted classes on target rows; a regressor predicts no classes. Use "dann", '
+                             '"deepcoral" or "dan".')
         weight = self.domain_loss_weight
         if isinstance(weight, bool) or not isinstance(weight, (int, float, np.integer, np.floating)) \
                 or not np.isfinite(weight) or weight < 0:
@@ -308,7 +319,7 @@ class _FineTuner(BaseEstimator):
         self.train_split_ = self._train_split(len(column), y_fit)
         self.max_epochs_ = self._max_epochs(len(column))
         first, last, cached = self._plan(backbone)
-        if rt_adapt is not None and last == 0 and self.domain_loss in _FEATURE_LOSSES:
+        if rt_adapt is not None and last == 0 and set(_domain_loss_parts(self.domain_loss)) & set(_FEATURE_LOSSES):
             raise ValueError(
                 f"{type(self).__name__}: domain_loss={self.domain_loss!r} aligns the backbone's features of the "
                 "two domains by training the blocks that produce them, and n_trainable_blocks=0 trains none. "
@@ -446,7 +457,8 @@ class _FineTuner(BaseEstimator):
 
     def _domain_setup(self, rt_adapt, module, backbone, criterion, extra_net_kwargs):
         """The module, criterion and net arguments that add the domain loss."""
-        classifier = rt_adapt.DomainClassifier(backbone.output_dim()) if self.domain_loss == "dann" else None
+        dann = "dann" in _domain_loss_parts(self.domain_loss)
+        classifier = rt_adapt.DomainClassifier(backbone.output_dim()) if dann else None
         module = rt_adapt.DomainAdaptNet(module, classifier)
         extra = dict(extra_net_kwargs)
         base_kwargs = {k[len("criterion__"):]: v for k, v in {**self._prefixed(), **extra}.items()
@@ -729,7 +741,7 @@ _DOC_COMMON = """
         is ``early_stopping_``.
     patience : int, default=3
     validation_fraction : float, default=0.1
-    domain_loss : {None, "dann", "deepcoral", "dan"}, default=None
+    domain_loss : {None, "dann", "deepcoral", "dan", "mcc"} or str, default=None
         Domain adaptation while fine-tuning, with skada.deep's losses. Give
         ``fit`` a ``sample_domain`` (skada's layout: X and y hold labelled
         source rows and unlabelled target rows) and every batch pairs source
@@ -744,7 +756,9 @@ _DOC_COMMON = """
         ``n_trainable_blocks >= 1``. "mcc" (classifiers) instead lowers the
         confusion between classes in the predictions on target rows
         (Jin et al., ECCV 2020), so it also adapts a head on frozen
-        features. Needs ``pip install "sktransfer[adapt]"``.
+        features. Several joined by "+" add up, each with the same weight:
+        "dann+mcc" is the pairing the MCC paper reports as a regulariser
+        on top of DANN. Needs ``pip install "sktransfer[adapt]"``.
         None with a ``sample_domain`` trains on the source rows only.
     domain_loss_weight : float, default=1.0
         The domain loss's weight (skada's ``reg``): a hyperparameter to

@@ -1,4 +1,5 @@
-"""Domain adaptation while fine-tuning: domain_loss="dann" | "deepcoral" | "dan" with skada.deep's losses."""
+"""Domain adaptation while fine-tuning: domain_loss="dann" | "deepcoral" | "dan" | "mcc" (or several joined
+by "+") with skada.deep's losses."""
 
 import pickle
 import sys
@@ -263,7 +264,10 @@ def test_scorers_that_read_features_say_a_fine_tuner_has_none():
         ({}, "short sample_domain", r"sample_domain has 39 entries but X has 40 rows"),
         ({}, "unlabelled source", r"source rows \[3\] of y are unlabelled"),
         ({"n_trainable_blocks": 0}, None, r"n_trainable_blocks=0 trains none.*CORALAdapter"),
-        ({"domain_loss": "coral"}, None, r"domain_loss must be None or one of \['dann', 'deepcoral', 'dan', 'mcc'\]"),
+        ({"domain_loss": "coral"}, None, r"domain_loss must be None, one of \['dann', 'deepcoral', 'dan', 'mcc'\]"),
+        ({"domain_loss": "dann+coral"}, None, r"several of them joined by \"\+\" \(e.g. \"dann\+mcc\"\), got 'dann\+coral'"),
+        ({"domain_loss": "dann+dann"}, None, r"domain_loss must be None, one of"),
+        ({"domain_loss": "mcc+dann", "n_trainable_blocks": 0}, None, r"domain_loss='mcc\+dann' aligns.*trains none"),
         ({"domain_loss_weight": -1.0}, None, r"domain_loss_weight must be a finite number >= 0"),
         ({"domain_loss_weight": "high"}, None, r"domain_loss_weight must be a finite number >= 0"),
     ],
@@ -303,10 +307,34 @@ def test_mcc_adapts_a_head_on_frozen_cached_features(inverted_digits):
     assert confusion(mcc) < confusion(source_only)
 
 
-def test_mcc_needs_classes():
+@pytest.mark.parametrize("loss", ["mcc", "dann+mcc"])
+def test_mcc_needs_classes(loss):
     X, y, sd = _text_domains()
-    with pytest.raises(ValueError, match='domain_loss="mcc" lowers the confusion between predicted classes'):
-        TextRegressor(model="sktransfer/tiny-text", domain_loss="mcc").fit(X, y.astype(float), sample_domain=sd)
+    with pytest.raises(ValueError, match='"mcc" lowers the confusion between predicted classes'):
+        TextRegressor(model="sktransfer/tiny-text", domain_loss=loss).fit(X, y.astype(float), sample_domain=sd)
+
+
+def test_joined_domain_losses_add_up(inverted_digits):
+    X, y, sd, _ = inverted_digits
+    est = _tiny_image(n_trainable_blocks=1, max_epochs=2, domain_loss="dann+mcc").fit(X, y, sample_domain=sd)
+    assert est.net_.module_.domain_classifier is not None  # DANN's part has its classifier
+    assert est.net_.module_.domain_classifier.alpha > 0  # and its reversal ramp
+    assert np.isfinite(est.history_[:, "train_loss"]).all()
+
+    # The criterion's domain term is the sum of the two skada losses, each at the one weight.
+    from skada.deep import DANNLoss, MCCLoss
+
+    criterion = est.net_.criterion_
+    assert criterion.reg == 1.0
+    g = torch.Generator().manual_seed(0)
+    parts = dict(y_s=torch.tensor([0, 1, 2, 1]), y_pred_s=torch.randn(4, 10, generator=g),
+                 y_pred_t=torch.randn(4, 10, generator=g), domain_pred_s=torch.randn(4, generator=g),
+                 domain_pred_t=torch.randn(4, generator=g), features_s=torch.randn(4, 8, generator=g),
+                 features_t=torch.randn(4, 8, generator=g), sample_idx_s=None, sample_idx_t=None)
+    dann = DANNLoss(domain_criterion=torch.nn.BCEWithLogitsLoss())(**parts)
+    mcc = MCCLoss()(**parts)
+    assert dann.item() > 0 and mcc.item() > 0
+    torch.testing.assert_close(criterion.adapt_criterion(**parts), dann + mcc)
 
 
 def test_multilabel_targets_are_refused_with_sample_domain():
