@@ -365,9 +365,10 @@ class _FineTuner(BaseEstimator):
     def _forward(self, X, sample_domain=None):
         check_is_fitted(self, "net_")
         column = self._validate_X(X)
-        if sample_domain is not None and len(sample_domain) != len(column):
-            raise ValueError(f"{type(self).__name__}: sample_domain has {len(sample_domain)} entries but X has "
-                             f"{len(column)} rows; there must be one domain label per row.")
+        if sample_domain is not None:
+            from .adapt import check_domain_arrays
+
+            check_domain_arrays(X, None, sample_domain)
         order = None
         if self.cached_blocks_:
             backbone = get_backbone(self.model, weights=self._weights(), device=resolve_device(self.device))

@@ -291,6 +291,14 @@ def test_bad_domain_input_is_a_clear_error(params, change, match):
         est.set_params(**params).fit(X, y, **fit_kw)
 
 
+def test_predict_names_a_sample_domain_of_the_wrong_length():
+    X, y, sd = _text_domains()
+    est = TextClassifier(model="sktransfer/tiny-text", max_epochs=1, random_state=0).fit(X, y, sample_domain=sd)
+    assert est.predict(X[:4], sample_domain=sd[:4]).shape == (4,)
+    with pytest.raises(ValueError, match="sample_domain has 3 entries but X has 4 rows"):
+        est.predict_proba(X[:4], sample_domain=sd[:3])
+
+
 def test_mcc_adapts_a_head_on_frozen_cached_features(inverted_digits):
     X, y, sd, yt = inverted_digits
     source_only = _tiny_image(n_trainable_blocks=0, max_epochs=20).fit(X, y, sample_domain=sd)
