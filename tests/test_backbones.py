@@ -146,6 +146,11 @@ ARCHS = [
     ("convnext_tiny", lambda m: m.classifier.__setitem__(2, torch.nn.Identity()), pytest.mark.slow),
     ("vit_b_16", lambda m: setattr(m, "heads", torch.nn.Identity()), pytest.mark.slow),
     ("swin_t", lambda m: setattr(m, "head", torch.nn.Identity()), pytest.mark.slow),
+    ("googlenet", lambda m: setattr(m, "fc", torch.nn.Identity()), None),
+    ("shufflenet_v2_x0_5", lambda m: setattr(m, "fc", torch.nn.Identity()), None),
+    ("inception_v3", lambda m: setattr(m, "fc", torch.nn.Identity()), pytest.mark.slow),
+    # MaxViT's features are its pre-logits (the head's Linear + Tanh), as in timm.
+    ("maxvit_t", lambda m: m.classifier.__setitem__(5, torch.nn.Identity()), pytest.mark.slow),
 ]
 
 
@@ -158,7 +163,8 @@ def test_blocks_reproduce_torchvision_features(arch, strip_head):
     bb = get_backbone(arch, weights=None, device="cpu")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        model = torchvision.models.get_model(arch, weights=None).eval()
+        init = {"init_weights": True} if arch in ("googlenet", "inception_v3") else {}
+        model = torchvision.models.get_model(arch, weights=None, **init).eval()
     strip_head(model)
     x = torch.randn(1, 3, 224, 224)
     with torch.inference_mode():
@@ -171,6 +177,30 @@ def test_blocks_reproduce_torchvision_features(arch, strip_head):
     dims = [bb.output_dim(i) for i in range(len(bb.block_names))]
     assert dims[-1] == bb.output_dim()
     assert dims[0] < dims[-1] or arch.startswith("vit")  # ViTs keep one width
+
+
+@pytest.mark.parametrize("arch", ["googlenet", "inception_v3"])
+def test_inception_input_transform_is_kept(arch):
+    """With ImageNet weights torchvision rescales their input first (transform_input); so do the blocks."""
+    from sktransfer.backbones._modules import BlockNet
+    from sktransfer.backbones.torchvision_models import split_blocks
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = torchvision.models.get_model(arch, weights=None, init_weights=True, transform_input=True).eval()
+    model.fc = torch.nn.Identity()
+    blocks, pool = split_blocks(arch, model)
+    x = torch.randn(1, 3, 160, 160)
+    with torch.inference_mode():
+        expected = model(x)
+        ours = BlockNet([b for _, b in blocks], pool).eval()(x)
+        model.transform_input = False
+        without = model(x)
+    scale = float(expected.abs().max())
+    torch.testing.assert_close(ours, expected, rtol=1e-4, atol=1e-5 * scale)
+    assert float((ours - without).abs().max()) > 0.01 * scale  # the transform matters
+    # Off for random weights: the input passes through unchanged.
+    assert get_backbone(arch, weights=None, device="cpu").net.blocks[0][0](x).equal(x)
 
 
 def test_efficientnet_lite0_ships_and_recognises_a_photo():

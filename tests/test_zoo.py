@@ -125,7 +125,8 @@ def test_torchvision_facts_match_built_backbone(table, name, dim, crop):
 
 CUTTABLE = ["alexnet", "vgg11_bn", "squeezenet1_0", "resnext50_32x4d", "wide_resnet50_2", "regnet_x_400mf",
             "regnet_y_400mf", "densenet121", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large",
-            "efficientnet_b3", "efficientnet_v2_s", "mnasnet0_5", "convnext_small", "vit_l_32", "swin_t"]
+            "efficientnet_b3", "efficientnet_v2_s", "mnasnet0_5", "convnext_small", "vit_l_32", "swin_t",
+            "googlenet", "inception_v3", "shufflenet_v2_x1_0", "maxvit_t"]
 
 
 @pytest.mark.parametrize("name", CUTTABLE)
@@ -148,15 +149,18 @@ def test_meta_build_counts_every_parameter():
         assert sum(p.numel() for p in model.parameters()) == tvm.get_model_weights(name).DEFAULT.meta["num_params"]
 
 
-def test_uncuttable_models_have_no_blocks(table):
-    # Their feature width is still known: the input width of their classifier.
+def test_every_torchvision_classifier_is_cut_into_blocks(table):
+    image = table[table["source"] == "torchvision"]
+    assert len(image) >= 80 and image["n_blocks"].notna().all(), image.loc[image["n_blocks"].isna(), "name"].tolist()
+    # Their feature width is the input width of their classifier.
     widths = {"googlenet": 1024, "inception_v3": 2048, "shufflenet_v2_x1_0": 1024, "maxvit_t": 512}
     for name, width in widths.items():
-        with pytest.raises(ValueError, match="does not know how to cut"):
-            tv.split_blocks(name, bzoo.meta_model(name))
-        row = _row(table, name)
-        assert pd.isna(row["n_blocks"])
-        assert row["output_dim"] == width
+        assert _row(table, name)["output_dim"] == width
+
+
+def test_an_unknown_architecture_says_which_ones_are_known():
+    with pytest.raises(ValueError, match="does not know how to cut torchvision's 'mystery'.*GoogLeNet"):
+        tv.split_blocks("mystery", torch.nn.Linear(2, 2))
 
 
 def test_torchvision_metadata_fields(table):
@@ -284,8 +288,7 @@ def test_default_candidates(empty_torch_home):
     for name in ("resnet18", "googlenet"):
         (empty_torch_home / os.path.basename(tvm.get_model_weights(name).DEFAULT.url)).touch()
     image = zoo.default_candidates("image")
-    assert "resnet18" in image
-    assert "googlenet" not in image  # weights here, but sktransfer cannot cut it into blocks
+    assert "resnet18" in image and "googlenet" in image
     assert "resnet18" not in zoo.default_candidates("image", available_offline=False)
     assert "resnet34" in zoo.default_candidates("image", available_offline=False)
     assert set(zoo.default_candidates("image", available_offline=None)) >= {"resnet18", "resnet34", LITE0}

@@ -53,6 +53,27 @@ class ChannelsLastNormPool(nn.Module):
         return x.mean(dim=(1, 2))
 
 
+class InceptionInput(nn.Module):
+    """GoogLeNet's and Inception-v3's ``transform_input``: ImageNet-normalised input to [-1, 1].
+
+    torchvision turns it on with their ImageNet weights, which were trained
+    on inputs scaled that way. Kept as buffers (identity 1 and 0 when off),
+    so it is part of the backbone's content hash.
+    """
+
+    def __init__(self, enabled, device=None):
+        super().__init__()
+        # torchvision's constants, computed in double as it does, then float32.
+        mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+        scale = [s / 0.5 for s in std] if enabled else [1.0] * 3
+        shift = [(m - 0.5) / 0.5 for m in mean] if enabled else [0.0] * 3
+        self.register_buffer("scale", torch.tensor(scale, device=device).view(1, 3, 1, 1))
+        self.register_buffer("shift", torch.tensor(shift, device=device).view(1, 3, 1, 1))
+
+    def forward(self, x):
+        return x * self.scale + self.shift
+
+
 class BlockNet(nn.Module):
     """Named blocks run in order, then a pooling module.
 

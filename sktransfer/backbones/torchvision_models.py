@@ -12,9 +12,14 @@ from urllib.parse import urlparse
 from .._deps import require
 from .base import Backbone, ImagePreprocess, WeightsUnavailableError, can_reach
 
-# Keys of each architecture's classification head: dropped from local state
-# dicts whose head was trained for another number of classes.
-_HEAD_PREFIXES = ("fc.", "classifier.", "heads.", "head.")
+# Keys of each architecture's classification heads (GoogLeNet's and
+# Inception-v3's auxiliary ones too): dropped from local state dicts whose
+# head was trained for another number of classes.
+_HEAD_PREFIXES = ("fc.", "classifier.", "heads.", "head.", "aux1.", "aux2.", "AuxLogits.")
+
+# GoogLeNet and Inception-v3 warn that their default random initialisation
+# will change; asking for the current one keeps weights=None the same baseline.
+_RANDOM_INIT = {"googlenet": {"init_weights": True}, "inception_v3": {"init_weights": True}}
 
 _IMAGENET = ImagePreprocess(256, 224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
@@ -168,16 +173,44 @@ def split_blocks(arch, model):
         blocks += [(f"stage{i}", layers[8 + i]) for i in range(6)]
         blocks.append(("head", nn.Sequential(*layers[14:])))
         return blocks, m.GlobalPool()
+    if isinstance(model, (tvm.GoogLeNet, tvm.Inception3)):
+        # Each downsampling max-pool opens the stage it feeds; the auxiliary
+        # classifiers (training-time only in torchvision) are left out.
+        def seq(names, *first):
+            return nn.Sequential(*first, *(getattr(model, n) for n in names))
+
+        if isinstance(model, tvm.GoogLeNet):
+            stem = ["conv1", "maxpool1", "conv2", "conv3", "maxpool2"]
+            stages = [("inception3", ["inception3a", "inception3b"]),
+                      ("inception4", ["maxpool3"] + [f"inception4{c}" for c in "abcde"]),
+                      ("inception5", ["maxpool4", "inception5a", "inception5b"])]
+        else:
+            stem = ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1",
+                    "Conv2d_4a_3x3", "maxpool2"]
+            stages = [("mixed5", [f"Mixed_5{c}" for c in "bcd"]), ("mixed6", [f"Mixed_6{c}" for c in "abcde"]),
+                      ("mixed7", [f"Mixed_7{c}" for c in "abc"])]
+        blocks = [("stem", seq(stem, m.InceptionInput(model.transform_input, device=next(model.parameters()).device)))]
+        blocks += [(name, seq(parts)) for name, parts in stages]
+        return blocks, m.GlobalPool()
+    if isinstance(model, tvm.ShuffleNetV2):
+        blocks = [("stem", nn.Sequential(model.conv1, model.maxpool))]
+        blocks += [(f"stage{i}", getattr(model, f"stage{i}")) for i in (2, 3, 4)] + [("head", model.conv5)]
+        return blocks, m.GlobalPool()
+    if isinstance(model, tvm.MaxVit):
+        blocks = [("stem", model.stem)] + [(f"stage{i}", b) for i, b in enumerate(model.blocks, start=1)]
+        # The head up to its pre-logits layer (pool, LayerNorm, Linear, Tanh), as timm's pre_logits.
+        return blocks, nn.Sequential(*list(model.classifier.children())[:-1])
     features = getattr(model, "features", None)
     if isinstance(features, nn.Sequential):
-        # MobileNet v2/v3, EfficientNet v1/v2, SqueezeNet, AlexNet, ShuffleNet-like.
+        # MobileNet v2/v3, EfficientNet v1/v2, SqueezeNet, AlexNet.
         children = list(features.children())
         names = ["stem"] + [f"features.{i}" for i in range(1, len(children) - 1)] + ["head"]
         return list(zip(names, children)), m.GlobalPool()
     raise ValueError(
         f"sktransfer does not know how to cut torchvision's {arch!r} into blocks yet; "
         "supported: ResNet/ResNeXt/Wide-ResNet, RegNet, MobileNet v2/v3, EfficientNet v1/v2, "
-        "MNASNet, ConvNeXt, DenseNet, VGG, ViT, Swin."
+        "MNASNet, ConvNeXt, DenseNet, VGG, ViT, Swin, GoogLeNet, Inception-v3, ShuffleNet v2, MaxViT, "
+        "SqueezeNet, AlexNet."
     )
 
 
@@ -201,7 +234,7 @@ def build(arch, weights="DEFAULT", device="cpu"):
         # touching the global RNG.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
-            model = models.get_model(arch, weights=None)
+            model = models.get_model(arch, weights=None, **_RANDOM_INIT.get(arch, {}))
         try:
             preprocess = ImagePreprocess.from_torchvision(models.get_model_weights(arch).DEFAULT.transforms())
         except (ValueError, KeyError, AttributeError):
