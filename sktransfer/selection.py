@@ -129,15 +129,15 @@ def _candidates(encoders, modality, X, encoder_params):
     return out
 
 
-def _n_rows(X, candidates):
+def _n_rows(X, candidates, caller):
     """Rows of X, validated as the encoders will (clear errors before any embedding)."""
     from sklearn.utils.validation import _num_samples
 
     for _, enc in candidates:
         if isinstance(enc, TextEncoder):
-            return len(validate_text(X, "rank_encoders"))
+            return len(validate_text(X, caller))
         if isinstance(enc, ImageEncoder):
-            return len(validate_images(X, "rank_encoders"))
+            return len(validate_images(X, caller))
     return _num_samples(X)
 
 
@@ -159,14 +159,14 @@ def _resolve_scores(scores, regression):
     return scores
 
 
-def _check_target(y, scores, regression, n_rows):
+def _check_target(y, scores, regression, n_rows, caller):
     y = np.asarray(y)
     if len(y) != n_rows:
-        raise ValueError(f"X has {n_rows} rows but y has {len(y)} entries; they must have the same length.")
+        raise ValueError(f"{caller}: X has {n_rows} rows but y has {len(y)} entries; they must have the same length.")
     if regression:
         return y
     # Every classification score needs two classes with at least two samples each.
-    _scores._classes(y, f"rank_encoders (scores {scores})", min_per_class=2)
+    _scores._classes(y, f"{caller} (scores {scores})", min_per_class=2)
     return y
 
 
@@ -257,8 +257,16 @@ def rank_encoders(X, y, encoders=None, *, scores="auto", sort_by=None, probe_cv=
         raise ValueError(f"sort_by={sort_by!r} is not one of the computed scores {score_names}.")
     candidates = _candidates(encoders, modality, X, dict(batch_size=batch_size, device=device, cache=cache,
                                                           verbose=verbose))
-    n_rows = _n_rows(X, candidates)
-    y = _check_target(y, score_names, regression, n_rows)
+    table = _rank(X, y, candidates, score_names, regression, sort_by, probe_cv, random_state, "rank_encoders")
+    if plot is not None:
+        plot_ranking(table, plot)
+    return table
+
+
+def _rank(X, y, candidates, score_names, regression, sort_by, probe_cv, random_state, caller):
+    """The ranking table of (label, encoder) candidates; ``caller`` names the function in errors."""
+    n_rows = _n_rows(X, candidates, caller)
+    y = _check_target(y, score_names, regression, n_rows, caller)
     rows = []
     for label, enc in candidates:
         t0 = time.perf_counter()
@@ -286,8 +294,6 @@ def rank_encoders(X, y, encoders=None, *, scores="auto", sort_by=None, probe_cv=
     table = table[order + ["embed_time_s", "score_time_s"]]
     table.attrs["sort_by"] = sort_by
     table.attrs["task"] = "regression" if regression else "classification"
-    if plot is not None:
-        plot_ranking(table, plot)
     return table
 
 
@@ -394,9 +400,12 @@ class EncoderSelector(TransformerMixin, BaseEstimator):
             raise ValueError("EncoderSelector requires y to be passed, but the target y is None.")
         if self.score not in _scores.SCORES:
             raise ValueError(f"score must be one of {list(SCORES)}, got {self.score!r}.")
-        candidates = dict(_candidates(self.candidates, "auto", X, dict(
-            batch_size=self.batch_size, device=self.device, cache=self.cache, verbose=self.verbose)))
-        self.ranking_ = rank_encoders(X, y, list(candidates.values()), scores=[self.score])
+        pairs = _candidates(self.candidates, "auto", X, dict(
+            batch_size=self.batch_size, device=self.device, cache=self.cache, verbose=self.verbose))
+        regression = _scores.is_regression_target(y)
+        score_names = _resolve_scores([self.score], regression)
+        self.ranking_ = _rank(X, y, pairs, score_names, regression, self.score, None, 0, "EncoderSelector")
+        candidates = dict(pairs)
         self.best_ = self.ranking_["encoder"].iloc[0]
         self.encoder_ = clone(candidates[self.best_]).fit(X)
         self.n_features_in_ = self.encoder_.n_features_in_

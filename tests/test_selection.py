@@ -169,6 +169,14 @@ def test_encoder_selector_chooses_inside_each_fold():
         EncoderSelector(cands).fit(X, None)
     with pytest.raises(ValueError, match="score must be one of"):
         EncoderSelector(cands, score="best").fit(X, y)
+    # Bad input names the estimator the user called, and the row.
+    with pytest.raises(ValueError, match=r"EncoderSelector: X has 60 rows but y has 59"):
+        EncoderSelector(cands).fit(X, y[:-1])
+    with pytest.raises(ValueError, match=r"EncoderSelector.*class 1 has 1"):
+        EncoderSelector(cands).fit(X[:5], np.array([0, 0, 0, 0, 1]))
+    bad = list(X[:4]) + [np.zeros((8, 8), dtype=np.float32)]
+    with pytest.raises(ValueError, match=r"EncoderSelector.*row 4"):
+        EncoderSelector(cands).fit(bad, [0, 0, 1, 1, 1])
 
 
 def test_encoder_selector_contract(photo_files):
