@@ -283,7 +283,8 @@ def plot(results, path):
             ax.set_yticks([])
             ax.legend(loc="best", fontsize=8, markerscale=3)
     fig.suptitle("2-D PCA (fitted on source + target) of the encoder's features (images standardised)", fontsize=11)
-    fig.tight_layout()
+    # Leave half an inch at the top for the suptitle, or the first row's titles run into it.
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))
     fig.savefig(path, dpi=60)
     plt.close(fig)
 
