@@ -9,7 +9,7 @@ import torchvision
 
 from sktransfer import ImageEncoder, TextEncoder, WeightsUnavailableError
 from sktransfer.backbones import get_backbone, model_modality, shipped
-from sktransfer.backbones.torchvision_models import checkpoint_path, resolve_weights
+from sktransfer.backbones.torchvision_models import _RANDOM_INIT, checkpoint_path, resolve_weights
 
 
 @pytest.fixture
@@ -163,8 +163,8 @@ def test_blocks_reproduce_torchvision_features(arch, strip_head):
     bb = get_backbone(arch, weights=None, device="cpu")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        init = {"init_weights": True} if arch in ("googlenet", "inception_v3") else {}
-        model = torchvision.models.get_model(arch, weights=None, **init).eval()
+        # The same initialisation arguments as the Backbone (GoogLeNet's and Inception-v3's init_weights).
+        model = torchvision.models.get_model(arch, weights=None, **_RANDOM_INIT.get(arch, {})).eval()
     strip_head(model)
     x = torch.randn(1, 3, 224, 224)
     with torch.inference_mode():
