@@ -20,7 +20,7 @@ sktransfer
     blocks' outputs are computed once (``cached_blocks_`` = 9 for k=0, 8 for
     k=1) and each epoch runs only the trainable top. The cache is emptied
     (``clear_cache()``) before each fit, so the one-time fill is measured;
-    it is timed by wrapping ``sktransfer.finetune.compute_features`` (the
+    it is timed by wrapping ``sktransfer.finetune._trainer.compute_features`` (the
     function fit and predict call to fill / read the cache).
 plain skorch + Freezer
     ``skorch.NeuralNetClassifier`` whose module is a deep copy of
@@ -128,7 +128,7 @@ def build_baseline_module(torch, n_classes, n_frozen, bn_mode):
 def preprocess_for_baseline(torch, images):
     """uint8 (n, 8, 8) -> normalised float32 (n, 3, 224, 224), the pipeline's own steps."""
     from PIL import Image
-    from sktransfer.backbones.shipped import LITE0_PREPROCESS as P
+    from sktransfer.backbones.efficientnet_lite import PREPROCESS as P
 
     batch = torch.stack([P.to_uint8_tensor(Image.fromarray(a).convert("RGB")) for a in images])
     return P.normalize(batch)
@@ -177,10 +177,10 @@ def run_baseline(torch, Xtr, ytr, Xte, yte, k, epochs, bn_mode, batch_size, lr, 
 
 
 class FillTimer:
-    """Wrap sktransfer.finetune.compute_features to time the cache fill / reads."""
+    """Wrap the fine-tuners' compute_features (in their trainer) to time the cache fill / reads."""
 
     def __init__(self):
-        import sktransfer.finetune as ft
+        import sktransfer.finetune._trainer as ft
 
         self.ft = ft
         self.orig = ft.compute_features

@@ -126,8 +126,12 @@ _DISK_LOCK = threading.Lock()
 
 
 def validate_cache_param(cache):
-    """Check an estimator's ``cache`` parameter (True, False, or a folder)."""
-    if cache is None or isinstance(cache, bool) or isinstance(cache, (str, os.PathLike)) and os.fspath(cache):
+    """Check an estimator's ``cache`` parameter (True, False, or a folder that is not a file)."""
+    if cache is None or isinstance(cache, (bool, np.bool_)):
+        return
+    if isinstance(cache, (str, os.PathLike)) and os.fspath(cache):
+        if os.path.exists(cache) and not os.path.isdir(cache):
+            raise ValueError(f"cache={os.fspath(cache)!r} is a file; give a folder path for the disk cache (it is created if missing).")
         return
     raise ValueError(
         f"cache must be True (shared in-memory cache), False (no cache) or a folder path "
@@ -140,7 +144,7 @@ def stores_for(cache):
     validate_cache_param(cache)
     if not cache:
         return []
-    if cache is True:
+    if cache is True or isinstance(cache, np.bool_):
         return [_MEMORY]
     path = os.path.abspath(os.fspath(cache))
     with _DISK_LOCK:

@@ -2,7 +2,8 @@
 
 Shared by the encoders (pooled features) and the fine-tuners (the frozen
 prefix's outputs), so a sample goes through a frozen block once per process
-whichever estimator asks.
+whichever estimator asks. What depends on the kind of input (content keys,
+loading, batch order) is asked of the backbone's modality.
 """
 
 from concurrent.futures import ThreadPoolExecutor
@@ -10,22 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from . import _cache
-from ._inputs import ImageSample, text_digest
-
-
-class TextSample:
-    __slots__ = ("text", "key")
-
-    def __init__(self, text):
-        self.text = text
-        self.key = text_digest(text)
-
-
-def samples_for(column, modality):
-    """Hashable samples (content key + loader) for every row of a Column."""
-    if modality == "text":
-        return [TextSample(t) for t in column.values]
-    return [ImageSample(v, column.row(i)) for i, v in enumerate(column.values)]
 
 
 def _batches(items, size):
@@ -53,33 +38,29 @@ def _prefetch(func, chunks, depth=2):
             yield result
 
 
-def _compute(backbone, todo, layer, pooled, batch_size, estimator):
+def _compute(backbone, todo, layer, pooled, batch_size):
     keys = list(todo)
-    if backbone.modality == "text":
-        # Longest first, like sentence-transformers: batches of similar
-        # length waste less padding.
-        keys.sort(key=lambda k: -len(todo[k].text))
-        for batch_keys in _batches(keys, batch_size):
-            features = backbone.tokenize([todo[k].text for k in batch_keys])
-            yield batch_keys, backbone.embed(features, layer=layer, pooled=pooled)
-        return
+    order = backbone.modality.batch_order([todo[k] for k in keys])
+    keys = [keys[i] for i in order]
 
     def prepare(batch_keys):
-        return batch_keys, backbone.prepare_images([todo[k].load(estimator) for k in batch_keys])
+        return batch_keys, backbone.prepare([todo[k].load() for k in batch_keys])
 
-    for batch_keys, batch in _prefetch(prepare, _batches(keys, batch_size)):
+    chunks = _batches(keys, batch_size)
+    prepared = _prefetch(prepare, chunks) if backbone.modality.prefetch else map(prepare, chunks)
+    for batch_keys, batch in prepared:
         yield batch_keys, backbone.embed(batch, layer=layer, pooled=pooled)
 
 
-def compute_features(backbone, column, *, layer, pooled=True, batch_size=32, cache=True,
+def compute_features(backbone, rows, *, layer, pooled=True, batch_size=32, cache=True,
                      verbose=False, estimator="ImageEncoder", rows_in_memory=None):
-    """Features of every row of ``column``, each distinct sample computed once.
+    """Features of every row of ``rows``, each distinct sample computed once.
 
     Parameters
     ----------
     backbone : Backbone
-    column : Column
-        Validated input (see ``_inputs``).
+    rows : Rows
+        Validated input (see :mod:`sktransfer.modalities`).
     layer : int
         Index of the block whose output is returned.
     pooled : bool
@@ -87,29 +68,32 @@ def compute_features(backbone, column, *, layer, pooled=True, batch_size=32, cac
         input of the trainable top blocks when fine-tuning).
     cache : bool or str
         The estimator's ``cache`` parameter.
+    estimator : str
+        Named in errors about a sample that cannot be loaded.
     rows_in_memory : int, optional
-        Rows hashed and decoded at a time (bounds memory for image files).
+        Rows hashed and loaded at a time (bounds memory for image files);
+        the modality's default otherwise.
 
     Returns
     -------
     ndarray of shape (n_samples, ...) float32
-        For text with ``pooled=False``, an object array of (tokens, dim)
-        float32 arrays: texts have different numbers of tokens.
+        When the block's raw output has a different length per sample
+        (text, ``pooled=False``), an object array of (tokens, dim) arrays.
     """
     from tqdm.auto import tqdm
 
     stores = _cache.stores_for(cache)
-    n = len(column)
+    modality = backbone.modality
+    n = len(rows)
     prefix = f"{backbone.identity}:{layer}:{'pooled' if pooled else 'raw'}:"
     if rows_in_memory is None:
-        rows_in_memory = n if backbone.modality == "text" else max(batch_size * 8, 256)
-    ragged = backbone.modality == "text" and not pooled
+        rows_in_memory = modality.rows_in_memory(n, batch_size)
+    ragged = backbone.ragged and not pooled
     out = None
-    bar = tqdm(total=n, disable=not verbose, desc=f"{estimator}({backbone.name})", unit=backbone.modality)
+    bar = tqdm(total=n, disable=not verbose, desc=f"{estimator}({backbone.name})", unit=modality.noun)
     try:
         for start in range(0, n, rows_in_memory):
-            rows = range(start, min(n, start + rows_in_memory))
-            samples = samples_for(_Slice(column, rows), backbone.modality)
+            samples = modality.samples(rows.take(range(start, min(n, start + rows_in_memory))), estimator)
             keys = [prefix + s.key for s in samples]
             found = _cache.lookup(stores, list(dict.fromkeys(keys)))
             todo = {}
@@ -117,12 +101,12 @@ def compute_features(backbone, column, *, layer, pooled=True, batch_size=32, cac
                 if key not in found and key not in todo:
                     todo[key] = sample
             bar.update(len(keys) - len(todo))
-            for batch_keys, feats in _compute(backbone, todo, layer, pooled, batch_size, estimator):
+            for batch_keys, feats in _compute(backbone, todo, layer, pooled, batch_size):
                 for key, row in zip(batch_keys, feats):
                     found[key] = row
                     _cache.store(stores, key, row)
                 bar.update(len(batch_keys))
-            for i, key in zip(rows, keys):
+            for i, key in enumerate(keys, start=start):
                 value = found[key]
                 if out is None:
                     out = np.empty(n, dtype=object) if ragged else np.empty((n,) + value.shape, dtype=np.float32)
@@ -130,15 +114,3 @@ def compute_features(backbone, column, *, layer, pooled=True, batch_size=32, cac
     finally:
         bar.close()
     return out
-
-
-class _Slice:
-    """Rows ``rows`` of a Column, keeping their original row labels."""
-
-    def __init__(self, column, rows):
-        self.values = [column.values[i] for i in rows]
-        self._rows = list(rows)
-        self._column = column
-
-    def row(self, pos):
-        return self._column.row(self._rows[pos])

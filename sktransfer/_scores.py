@@ -543,8 +543,9 @@ def knn_score(features, y, *, n_neighbors=5, cv=5, regression=False, random_stat
         Neighbours that vote (classification) or are averaged (regression);
         capped at the size of the smallest training split.
     cv : int or None, default=5
-        Number of (stratified, for classes) shuffled folds; ``None`` for
-        leave-one-out, computed in one pass over the data.
+        Number of (stratified, for classes) shuffled folds, lowered to the
+        size of the rarest class (at least 2) when that is smaller; ``None``
+        for leave-one-out, computed in one pass over the data.
     regression : bool, default=False
         Score with the R² of a k-NN regressor instead of accuracy.
     random_state : int, numpy Generator/RandomState or None, default=None
@@ -604,10 +605,12 @@ def knn_score(features, y, *, n_neighbors=5, cv=5, regression=False, random_stat
         pred = _knn_predict(X, target, None, k, regression, n_classes)
         return float(r2_score(target, pred) if regression else np.mean(pred == target))
 
+    # Fewer folds when the data has fewer rows (or rarer classes) than folds:
+    # every class needs a sample in each training part.
     if regression:
-        splitter = KFold(n_splits=cv, shuffle=True, random_state=random_state)
+        splitter = KFold(n_splits=max(2, min(cv, n)), shuffle=True, random_state=random_state)
     else:
-        splitter = StratifiedKFold(n_splits=cv, shuffle=True, random_state=random_state)
+        splitter = StratifiedKFold(n_splits=max(2, min(cv, int(counts.min()))), shuffle=True, random_state=random_state)
     splits = list(splitter.split(X, target))
     k = min(n_neighbors, min(len(train) for train, _ in splits))
     fold_scores = []

@@ -22,7 +22,7 @@ loss between the two domains' features at the backbone's feature layer
 several joined by ``"+"``, e.g. ``"dann+mcc"``, add up), and
 their ``fit`` takes ``sample_domain`` (also inside ``make_da_pipeline`` and
 ``GridSearchCV``, which route it there). The torch side lives in
-``sktransfer._torch_adapt``.
+``sktransfer.finetune._domain_torch``.
 
 Two things in skada expect numeric feature arrays as ``X``: its splitters and
 its scorers call ``check_array`` on it, which rejects texts and image paths.

@@ -1,51 +1,37 @@
-"""Pretrained encoders as scikit-learn transformers (feature extraction)."""
+"""Pretrained encoders as scikit-learn transformers (feature extraction).
+
+One base class does the work for every modality; :class:`TextEncoder` and
+:class:`ImageEncoder` only declare their modality, parameters and defaults.
+"""
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils.validation import check_is_fitted
 
-from . import _cache
+from . import _contract
 from ._features import compute_features
-from ._inputs import validate_images, validate_text
-from .backbones import get_backbone, model_modality, resolve_device
+from .backbones import get_backbone, resolve_device
+from .modalities import register_estimator
 
-__all__ = ["TextEncoder", "ImageEncoder"]
+__all__ = ["ImageEncoder", "TextEncoder"]
 
 
-class _BaseEncoder(TransformerMixin, BaseEstimator):
-    """Shared fit/transform logic of the frozen-network encoders."""
+class _Encoder(TransformerMixin, BaseEstimator):
+    """Frozen pretrained network -> pooled features, one row per sample, through the shared cache."""
 
     _modality = None
+    _role = "encoder"
+    _parameter_constraints = dict(_contract.COMMON_CONSTRAINTS)
 
-    # -- parameters ---------------------------------------------------------
-    def _validate_params_(self):
-        if not isinstance(self.batch_size, (int, np.integer)) or isinstance(self.batch_size, bool) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {self.batch_size!r}.")
-        _cache.validate_cache_param(self.cache)
-        modality = model_modality(self.model)
-        if modality != self._modality:
-            other = "ImageEncoder" if modality == "image" else "TextEncoder"
-            def article(word):
-                return f"an {word}" if word == "image" else f"a {word}"
-
-            raise ValueError(
-                f"model={self.model!r} is {article(modality)} model; "
-                f"{type(self).__name__} needs {article(self._modality)} model. Use {other} for it."
-            )
-
-    def _weights(self):
-        return self.weights
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "_modality" in cls.__dict__:
+            register_estimator(cls, cls._role)
 
     def _backbone(self):
-        return get_backbone(self.model, weights=self._weights(), device=resolve_device(self.device))
+        return get_backbone(self.model, weights=self.weights, device=resolve_device(self.device))
 
-    def _layer(self):
-        return None
-
-    def _validate_X(self, X):
-        raise NotImplementedError
-
-    # -- fit / transform ----------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Check X and load the pretrained network; nothing is learned.
 
@@ -53,38 +39,26 @@ class _BaseEncoder(TransformerMixin, BaseEstimator):
         ----------
         X : see the class docstring
         y : ignored
+            Only its length is checked against X's.
 
         Returns
         -------
         self
         """
-        self._validate_params_()
-        column = self._validate_X(X)
-        if y is not None and len(y) != len(column):
-            raise ValueError(
-                f"{type(self).__name__}: X has {len(column)} rows but y has {len(y)} entries."
-            )
+        _contract.check_model(self)
+        rows = _contract.check_rows(self, X, reset=True)
+        if y is not None:
+            _contract.check_length(self, len(rows), y)
         backbone = self._backbone()
-        self.n_features_in_ = 1
-        if hasattr(X, "columns"):
-            self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-        self.layer_ = backbone.layer_index(self._layer())
-        self.embedding_dim_ = backbone.output_dim(self.layer_)
-        self.backbone_identity_ = backbone.identity
-        self.block_names_ = list(backbone.block_names)
+        layer = backbone.layer_index(getattr(self, "layer", None))
+        _contract.set_attributes(self, {
+            **_contract.input_attributes(rows),
+            "layer_": layer,
+            "embedding_dim_": backbone.output_dim(layer),
+            "backbone_identity_": backbone.identity,
+            "block_names_": list(backbone.block_names),
+        })
         return self
-
-    def _check_columns(self, X):
-        if hasattr(X, "columns"):
-            names = [str(c) for c in X.columns]
-            fitted = getattr(self, "feature_names_in_", None)
-            if fitted is not None and names != list(fitted):
-                raise ValueError(
-                    f"{type(self).__name__} was fitted on column {list(fitted)} but got column {names}; "
-                    "the feature names should match those that were passed during fit."
-                )
 
     def transform(self, X):
         """Pooled features of a frozen pretrained network, one row per sample.
@@ -98,15 +72,15 @@ class _BaseEncoder(TransformerMixin, BaseEstimator):
         ndarray of shape (n_samples, embedding_dim_), dtype float32
         """
         check_is_fitted(self, "backbone_identity_")
-        self._check_columns(X)
-        column = self._validate_X(X)
+        rows = _contract.check_rows(self, X, reset=False)
         backbone = self._backbone()
         if backbone.identity != self.backbone_identity_:
             raise RuntimeError(
                 f"The weights of {self.model!r} on this machine differ from those {type(self).__name__} "
                 "was fitted with (different file or version); refit it, or restore the original weights."
             )
-        out = self._embed(backbone, column)
+        out = compute_features(backbone, rows, layer=self.layer_, batch_size=self.batch_size, cache=self.cache,
+                               verbose=self.verbose, estimator=type(self).__name__)
         return self._postprocess(out)
 
     def _postprocess(self, out):
@@ -118,46 +92,32 @@ class _BaseEncoder(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         input_features : array-like of str, optional
-            The one input column's name.
+            The input column names; they must be those seen at fit.
 
         Returns
         -------
         ndarray of str objects
         """
         check_is_fitted(self, "embedding_dim_")
-        if input_features is not None:
-            input_features = list(input_features)
-            fitted = getattr(self, "feature_names_in_", None)
-            if len(input_features) != 1 or (fitted is not None and input_features != list(fitted)):
-                raise ValueError(
-                    f"input_features should be the one fitted column {list(fitted) if fitted is not None else ''}, got {input_features}."
-                )
-            prefix = str(input_features[0])
-        elif getattr(self, "feature_names_in_", None) is not None:
-            prefix = str(self.feature_names_in_[0])
-        else:
-            prefix = type(self).__name__.lower()
-        return np.asarray([f"{prefix}_{i}" for i in range(self.embedding_dim_)], dtype=object)
+        return _contract.feature_names_out(self, input_features, self.embedding_dim_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = []
-        return tags
-
-    def _embed(self, backbone, column):
-        return compute_features(
-            backbone, column, layer=self.layer_, batch_size=self.batch_size, cache=self.cache,
-            verbose=self.verbose, estimator=type(self).__name__,
-        )
+        return _contract.apply_input_tags(tags, self._modality)
 
 
-class TextEncoder(_BaseEncoder):
+class TextEncoder(_Encoder):
     """Embed texts with a pretrained sentence-transformers model.
 
     A scikit-learn transformer: ``fit`` loads the model (nothing is learned),
     ``transform`` returns one embedding per text. Embeddings are cached by
     content and shared by all clones in the process, so cross-validation and
     grid search embed each distinct text once.
+
+    X is a list / array of str, a pandas Series or a one-column DataFrame;
+    a missing value, a non-str or a lone surrogate raises an error naming
+    the row.
 
     Parameters
     ----------
@@ -171,7 +131,7 @@ class TextEncoder(_BaseEncoder):
         shows what pretraining adds.
     batch_size : int, default=32
         Texts per forward pass.
-    device : {"auto", "cpu", "cuda", "mps"}, default="auto"
+    device : {"auto", "cpu", "cuda", "cuda:N", "mps"}, default="auto"
         ``"auto"`` picks CUDA, then MPS, then CPU.
     normalize : bool, default=False
         L2-normalise the embeddings (models such as all-MiniLM-L6-v2 already
@@ -204,6 +164,7 @@ class TextEncoder(_BaseEncoder):
     """
 
     _modality = "text"
+    _parameter_constraints = {**_Encoder._parameter_constraints, "normalize": ["boolean"]}
 
     def __init__(self, model="all-MiniLM-L6-v2", *, weights="DEFAULT", batch_size=32, device="auto", normalize=False,
                  cache=True, verbose=False):
@@ -215,22 +176,24 @@ class TextEncoder(_BaseEncoder):
         self.cache = cache
         self.verbose = verbose
 
-    def _validate_X(self, X):
-        return validate_text(X, type(self).__name__)
-
     def _postprocess(self, out):
         if self.normalize:
             norms = np.linalg.norm(out, axis=1, keepdims=True)
             out = out / np.maximum(norms, 1e-12)
         return out
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.string = True
-        return tags
+
+class _Layer(_contract.IntInterval):
+    """Any int (negative counts from the top); its range is checked against the backbone at fit."""
+
+    def __init__(self):
+        super().__init__(None, None, closed="neither")
+
+    def __str__(self):
+        return "an int"
 
 
-class ImageEncoder(_BaseEncoder):
+class ImageEncoder(_Encoder):
     """Embed images with a pretrained CNN or vision transformer.
 
     ``transform`` decodes and preprocesses each image as the weights expect
@@ -238,6 +201,12 @@ class ImageEncoder(_BaseEncoder):
     the frozen network in eval mode under ``torch.inference_mode()`` and
     globally average-pools the output of ``layer``. Features are cached by
     image content and shared by all clones in the process.
+
+    X holds image paths (str or Path, also a numpy str array), PIL images, a
+    uint8 array ``(n, h, w)`` or ``(n, h, w, c)``, a list of such arrays, or
+    a Series / one-column DataFrame of them. Grayscale, RGBA, palette,
+    16-bit and float images become RGB (16-bit and float pixels with their
+    real range); EXIF orientation is applied.
 
     Parameters
     ----------
@@ -254,7 +223,9 @@ class ImageEncoder(_BaseEncoder):
         into the backbone's blocks (negative counts from the top) or a block
         name (see ``block_names_`` after fit).
     batch_size : int, default=32
-    device : {"auto", "cpu", "cuda", "mps"}, default="auto"
+        Images per forward pass.
+    device : {"auto", "cpu", "cuda", "cuda:N", "mps"}, default="auto"
+        ``"auto"`` picks CUDA, then MPS, then CPU.
     cache : bool or str, default=True
         True: shared in-memory cache; False: none; a folder: memory + disk.
     verbose : bool, default=False
@@ -263,12 +234,17 @@ class ImageEncoder(_BaseEncoder):
     Attributes
     ----------
     embedding_dim_ : int
+        Number of output features.
     layer_ : int
         Index of the pooled block.
     block_names_ : list of str
         The backbone's blocks in forward order.
     backbone_identity_ : str
+        Content hash of the weights and preprocessing used at fit.
     n_features_in_ : int
+        Always 1 (one image column).
+    feature_names_in_ : ndarray of str
+        The column name, when X was a DataFrame.
 
     Examples
     --------
@@ -283,6 +259,7 @@ class ImageEncoder(_BaseEncoder):
     """
 
     _modality = "image"
+    _parameter_constraints = {**_Encoder._parameter_constraints, "layer": [None, _Layer(), str]}
 
     def __init__(self, model="efficientnet_lite0", *, weights="DEFAULT", layer=None, batch_size=32,
                  device="auto", cache=True, verbose=False):
@@ -294,8 +271,3 @@ class ImageEncoder(_BaseEncoder):
         self.cache = cache
         self.verbose = verbose
 
-    def _layer(self):
-        return self.layer
-
-    def _validate_X(self, X):
-        return validate_images(X, type(self).__name__)

@@ -17,28 +17,27 @@ with their references, in :mod:`sktransfer._scores`.
 import os
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin, clone, is_classifier
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone, is_classifier
 from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.model_selection import KFold, StratifiedKFold, check_cv, cross_validate
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from . import _scores
-from ._inputs import validate_images, validate_text
+from . import _contract, _scores
+from . import zoo as _zoo
 from .backbones import model_modality
-from .backbones import zoo as _zoo
-from .encoders import ImageEncoder, TextEncoder
+from .encoders import _Encoder
+from .modalities import estimator_class, get_modality, infer_modality
 
 __all__ = ["EncoderSelector", "NegativeTransferWarning", "rank_encoders", "transfer_report", "SCORES"]
 
 SCORES = tuple(sorted(_scores.SCORES))
-_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
 
 class NegativeTransferWarning(UserWarning):
@@ -46,33 +45,6 @@ class NegativeTransferWarning(UserWarning):
 
 
 # -- candidates -------------------------------------------------------------------
-def infer_modality(X):
-    """``"text"`` or ``"image"`` for X: strings that are image files are images.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> infer_modality(["a good film"]), infer_modality(np.zeros((2, 8, 8), np.uint8))
-    ('text', 'image')
-    """
-    values = X
-    if hasattr(X, "columns"):
-        values = X.iloc[:, 0] if X.shape[1] >= 1 else []
-    if isinstance(values, pd.Series):
-        values = values.tolist()
-    if isinstance(values, np.ndarray) and values.dtype.kind in "uif":
-        return "image"
-    sample = list(values[:20]) if len(values) else []
-    if not sample:
-        raise ValueError("X is empty: cannot tell whether it holds texts or images.")
-    if all(isinstance(v, (str, os.PathLike)) for v in sample):
-        paths = [Path(os.fspath(v)) for v in sample]
-        if all(p.suffix.lower() in _IMAGE_SUFFIXES and p.is_file() for p in paths):
-            return "image"
-        return "text" if all(isinstance(v, str) for v in sample) else "image"
-    return "image"
-
-
 def _label(candidate):
     if isinstance(candidate, str):
         return candidate
@@ -101,14 +73,13 @@ def _candidates(encoders, modality, X, encoder_params):
         if isinstance(cand, (str, os.PathLike)):
             name = os.fspath(cand)
             kind = model_modality(name)  # unknown names: ValueError listing close matches
-            enc_cls = TextEncoder if kind == "text" else ImageEncoder
-            enc = enc_cls(model=name, **encoder_params)
+            enc = estimator_class(kind, "encoder")(model=name, **encoder_params)
             modalities.add(kind)
         elif isinstance(cand, BaseEstimator) and hasattr(cand, "transform"):
             enc = clone(cand)
-            if isinstance(cand, (TextEncoder, ImageEncoder)):
+            if isinstance(cand, _Encoder):
                 model_modality(cand.model)
-                modalities.add(cand._modality)
+                modalities.add(get_modality(cand._modality).name)
         else:
             raise TypeError(
                 f"Each candidate must be a model name or an unfitted transformer such as "
@@ -117,7 +88,7 @@ def _candidates(encoders, modality, X, encoder_params):
         out.append((_label(cand), enc))
     if len(modalities) > 1:
         raise ValueError(
-            "The candidates mix text and image models: "
+            f"The candidates mix {' and '.join(sorted(modalities))} models: "
             + ", ".join(f"{lab}" for lab, _ in out) + ". Rank encoders of one modality at a time."
         )
     labels = [lab for lab, _ in out]
@@ -134,10 +105,8 @@ def _n_rows(X, candidates, caller):
     from sklearn.utils.validation import _num_samples
 
     for _, enc in candidates:
-        if isinstance(enc, TextEncoder):
-            return len(validate_text(X, caller))
-        if isinstance(enc, ImageEncoder):
-            return len(validate_images(X, caller))
+        if isinstance(enc, _Encoder):
+            return len(get_modality(enc._modality).check_X(X, caller))
     return _num_samples(X)
 
 
@@ -342,8 +311,10 @@ class EncoderSelector(TransformerMixin, BaseEstimator):
     candidates : list, default=None
         As ``encoders`` in :func:`rank_encoders` (names and/or unfitted
         encoders). None: every model of X's modality available offline.
-    score : str, default="logme"
-        The score that chooses: ``"logme"``, ``"h_score"``, ``"gbc"`` or ``"knn"``.
+    scoring : str, default="logme"
+        The transferability score that chooses: ``"logme"``, ``"h_score"``,
+        ``"gbc"`` or ``"knn"``. (Not ``score``: that name is every
+        scikit-learn estimator's scoring method.)
     batch_size, device, cache, verbose
         Passed to encoders built from names.
 
@@ -376,14 +347,21 @@ class EncoderSelector(TransformerMixin, BaseEstimator):
     True
     """
 
-    def __init__(self, candidates=None, *, score="logme", batch_size=32, device="auto", cache=True, verbose=False):
+    _parameter_constraints = {
+        "candidates": [None, list, str],
+        "scoring": [StrOptions(set(SCORES))],
+        **{k: _contract.COMMON_CONSTRAINTS[k] for k in ("batch_size", "device", "cache", "verbose")},
+    }
+
+    def __init__(self, candidates=None, *, scoring="logme", batch_size=32, device="auto", cache=True, verbose=False):
         self.candidates = candidates
-        self.score = score
+        self.scoring = scoring
         self.batch_size = batch_size
         self.device = device
         self.cache = cache
         self.verbose = verbose
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Rank the candidates on (X, y) and fit the best one.
 
@@ -398,19 +376,20 @@ class EncoderSelector(TransformerMixin, BaseEstimator):
         """
         if y is None:
             raise ValueError("EncoderSelector requires y to be passed, but the target y is None.")
-        if self.score not in _scores.SCORES:
-            raise ValueError(f"score must be one of {list(SCORES)}, got {self.score!r}.")
         pairs = _candidates(self.candidates, "auto", X, dict(
             batch_size=self.batch_size, device=self.device, cache=self.cache, verbose=self.verbose))
         regression = _scores.is_regression_target(y)
-        score_names = _resolve_scores([self.score], regression)
-        self.ranking_ = _rank(X, y, pairs, score_names, regression, self.score, None, 0, "EncoderSelector")
-        candidates = dict(pairs)
-        self.best_ = self.ranking_["encoder"].iloc[0]
-        self.encoder_ = clone(candidates[self.best_]).fit(X)
-        self.n_features_in_ = self.encoder_.n_features_in_
-        if hasattr(self.encoder_, "feature_names_in_"):
-            self.feature_names_in_ = self.encoder_.feature_names_in_
+        score_names = _resolve_scores([self.scoring], regression)
+        ranking = _rank(X, y, pairs, score_names, regression, self.scoring, None, 0, "EncoderSelector")
+        best = ranking["encoder"].iloc[0]
+        encoder = clone(dict(pairs)[best]).fit(X)
+        _contract.set_attributes(self, {
+            "ranking_": ranking,
+            "best_": best,
+            "encoder_": encoder,
+            "n_features_in_": encoder.n_features_in_,
+            "feature_names_in_": getattr(encoder, "feature_names_in_", None),
+        })
         return self
 
     def transform(self, X):
@@ -422,47 +401,37 @@ class EncoderSelector(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "encoder_")
         return self.encoder_.get_feature_names_out(input_features)
 
+    def _candidate_modality(self):
+        """The candidates' modality, when they name one; None otherwise (X decides at fit)."""
+        candidates = [self.candidates] if isinstance(self.candidates, (str, BaseEstimator)) else self.candidates
+        kinds = set()
+        for cand in candidates or ():
+            if isinstance(cand, _Encoder):
+                kinds.add(get_modality(cand._modality).name)
+            elif isinstance(cand, (str, os.PathLike)):
+                try:
+                    kinds.add(model_modality(cand))
+                except (TypeError, ValueError, ImportError):
+                    return None
+        return kinds.pop() if len(kinds) == 1 else None
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = []
         tags.target_tags.required = True
-        return tags
+        modality = self._candidate_modality()
+        return tags if modality is None else _contract.apply_input_tags(tags, modality)
 
 
 # -- negative transfer --------------------------------------------------------------
-def _texts(X):
-    return list(validate_text(X, "transfer_report").values)
-
-
-class _Pixels(TransformerMixin, BaseEstimator):
-    """Raw pixels of images, resized to ``size`` x ``size`` RGB, scaled to [0, 1]: the non-neural baseline."""
-
-    def __init__(self, size=32):
-        self.size = size
-
-    def fit(self, X, y=None):
-        return self
-
-    def transform(self, X):
-        from ._features import samples_for
-
-        column = validate_images(X, "transfer_report")
-        out = np.empty((len(column), self.size * self.size * 3), dtype=np.float32)
-        for i, sample in enumerate(samples_for(column, "image")):
-            img = sample.load("transfer_report").convert("RGB").resize((self.size, self.size))
-            out[i] = np.asarray(img, dtype=np.float32).ravel() / 255.0
-        return out
+def _linear(regression):
+    return RidgeCV(alphas=np.logspace(-3, 3, 13)) if regression else LogisticRegression(max_iter=2000)
 
 
 def _baseline(modality, regression):
-    linear = RidgeCV(alphas=np.logspace(-3, 3, 13)) if regression else LogisticRegression(max_iter=2000)
-    if modality == "text":
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        return ("baseline: TF-IDF + linear model",
-                make_pipeline(FunctionTransformer(_texts), TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2),
-                                                                           min_df=2), linear))
-    return "baseline: raw pixels (32x32) + linear model", make_pipeline(_Pixels(32), StandardScaler(), linear)
+    """The modality's non-neural features, then a linear model."""
+    name, steps = get_modality(modality).baseline()
+    return f"baseline: {name} + linear model", make_pipeline(*steps, _linear(regression))
 
 
 def _scarcity(y, regression):
@@ -548,12 +517,13 @@ def transfer_report(X, y, model, *, cv=5, fine_tune=True, scratch=True, baseline
     >>> report.attrs["context"]["regime"]
     'few-shot'
     """
-    from .finetune import ImageClassifier, ImageRegressor, TextClassifier, TextRegressor
+    from . import finetune  # noqa: F401 - registers the fine-tuners
 
     modality = model_modality(model)
     y = np.asarray(y)
-    if len(y) != len(X):
-        raise ValueError(f"X has {len(X)} rows but y has {len(y)} entries; they must have the same length.")
+    n_rows = len(get_modality(modality).check_X(X, "transfer_report"))
+    if len(y) != n_rows:
+        raise ValueError(f"transfer_report: X has {n_rows} rows but y has {len(y)} entries; they must have the same length.")
     regression = _scores.is_regression_target(y)
     if not regression:
         _scores._classes(y, "transfer_report", min_per_class=2)
@@ -564,12 +534,11 @@ def transfer_report(X, y, model, *, cv=5, fine_tune=True, scratch=True, baseline
         splitter = check_cv(cv, y, classifier=not regression)
     splits = list(splitter.split(np.zeros((len(y), 1)), y))
 
-    enc_cls = TextEncoder if modality == "text" else ImageEncoder
-    linear = RidgeCV(alphas=np.logspace(-3, 3, 13)) if regression else LogisticRegression(max_iter=2000)
+    enc_cls = estimator_class(modality, "encoder")
     approaches = [("pretrained features + linear",
-                   make_pipeline(enc_cls(model=model, device=device, verbose=verbose), StandardScaler(), linear), True)]
-    tuner_cls = {("text", False): TextClassifier, ("text", True): TextRegressor,
-                 ("image", False): ImageClassifier, ("image", True): ImageRegressor}[(modality, regression)]
+                   make_pipeline(enc_cls(model=model, device=device, verbose=verbose), StandardScaler(),
+                                 _linear(regression)), True)]
+    tuner_cls = estimator_class(modality, "regressor" if regression else "classifier")
     params = {"n_trainable_blocks": 2, **(fine_tune_params or {})}
     common = dict(model=model, random_state=random_state, device=device, verbose=verbose)
     if fine_tune:

@@ -1,10 +1,12 @@
 """The model zoo: what sktransfer can load, with facts to choose between models.
 
-:func:`list_models` gives one row per model name the backbones resolve
+:func:`list_models` gives one row per model name the backbone families list
 (torchvision classification models, the models shipped in pip packages,
 well-known sentence-transformers names), with its size, input and output
 dimensions, pre-training data, licence and whether its weights are on this
-machine now. No weights are loaded or downloaded to build the table.
+machine now. Each family keeps its models' facts next to its builder
+(:class:`sktransfer.backbones.ModelFacts`); no weights are loaded or
+downloaded to build the table.
 
 Examples
 --------
@@ -16,11 +18,55 @@ True
 1280
 """
 
-from .backbones import zoo as _zoo
+import os
+
+from .backbones import families, family_of, model_modality
+from .backbones.base import COLUMNS
+from .modalities import get_modality
 
 __all__ = ["default_candidates", "list_models", "model_info"]
 
-default_candidates = _zoo.default_candidates
+INT_COLUMNS = ("params", "input_size", "output_dim", "n_blocks")
+
+
+def _check_modality(modality, allow_none=True):
+    if modality is None and allow_none:
+        return None
+    try:
+        return get_modality(modality).name
+    except ValueError:
+        options = "None, " if allow_none else ""
+        raise ValueError(f"modality must be {options}one of the known modalities, got {modality!r}") from None
+
+
+def _listed(modality=None, include_test_models=False):
+    """(name, family) of every listed model, sorted by name; the first family to list a name wins."""
+    seen = {}
+    for family in families():
+        if family.test_only and not include_test_models:
+            continue
+        for name in family.listed_names():
+            if name not in seen and (modality is None or family.modality_of(name) == modality):
+                seen[name] = family
+    return sorted(seen.items())
+
+
+def model_names(modality=None, include_test_models=False):
+    """Names of the models listed by the zoo, sorted.
+
+    Examples
+    --------
+    >>> "resnet18" in model_names("image"), "resnet18" in model_names("text")
+    (True, False)
+    >>> "sktransfer/tiny-cnn" in model_names(include_test_models=True)
+    True
+    """
+    return [name for name, _ in _listed(_check_modality(modality), include_test_models)]
+
+
+def _row(name, family):
+    facts = family.facts(name)
+    return facts.row(family.available_offline(name))
 
 
 def list_models(modality=None, available_offline=None, include_test_models=False):
@@ -29,7 +75,7 @@ def list_models(modality=None, available_offline=None, include_test_models=False
     Parameters
     ----------
     modality : {None, "image", "text"}, default=None
-        Keep only image or only text models.
+        Keep only the models of one modality.
     available_offline : {None, True, False}, default=None
         Keep only models whose weights are (True) or are not (False) on this
         machine now.
@@ -94,25 +140,26 @@ def list_models(modality=None, available_offline=None, include_test_models=False
     """
     import pandas as pd
 
-    if modality not in (None, "image", "text"):
-        raise ValueError(f"modality must be None, 'image' or 'text', got {modality!r}")
+    modality = _check_modality(modality)
     if available_offline not in (None, True, False):
         raise ValueError(f"available_offline must be None, True or False, got {available_offline!r}")
-    rows = _zoo.rows(modality=modality, include_test_models=bool(include_test_models))
+    listed = _listed(modality, bool(include_test_models))
+    for family in {id(f): f for _, f in listed}.values():
+        if hasattr(family, "prefetch_facts"):
+            family.prefetch_facts([n for n, f in listed if f is family])
+    rows = sorted((_row(name, family) for name, family in listed), key=lambda r: (r["modality"], r["name"]))
     if available_offline is not None:
         rows = [r for r in rows if r["available_offline"] == available_offline]
     columns = {}
-    for col in _zoo.COLUMNS:
+    for col in COLUMNS:
         values = [r[col] for r in rows]
-        if col in _zoo.INT_COLUMNS:
+        if col in INT_COLUMNS:
             columns[col] = pd.array(values, dtype="Int64")
         elif col == "available_offline":
             columns[col] = pd.array(values, dtype=bool)
         else:
             columns[col] = pd.Series(values, dtype=object)
-    df = pd.DataFrame(columns)
-    return df.reset_index(drop=True)
-
+    return pd.DataFrame(columns).reset_index(drop=True)
 
 
 def model_info(name):
@@ -145,4 +192,43 @@ def model_info(name):
     ...
     ValueError: Unknown model 'resnet19'. Did you mean 'resnet18', ...
     """
-    return _zoo.model_facts(name)
+    model_modality(name)  # TypeError / ValueError with close matches first
+    name = os.fspath(name)
+    return _row(name, family_of(name))
+
+
+def default_candidates(modality, available_offline=True):
+    """Names of the models a search over ``modality`` should try by default.
+
+    The models sktransfer can use for ``modality``, test networks excluded:
+    by default only those whose weights are on this machine now. torchvision
+    models that sktransfer cannot cut into blocks are left out.
+
+    Parameters
+    ----------
+    modality : {"image", "text"}
+    available_offline : bool or None, default=True
+        True: only models whose weights are here; False: only those that
+        would need a download; None: both.
+
+    Returns
+    -------
+    list of str
+        Sorted by name.
+
+    Examples
+    --------
+    >>> "all-MiniLM-L6-v2" in default_candidates("text")
+    True
+    >>> "sktransfer/tiny-text" in default_candidates("text")
+    False
+    """
+    modality = _check_modality(modality, allow_none=False)
+    out = []
+    for name, family in _listed(modality):
+        # Availability first: it is cheap; whether it can be cut needs a meta build.
+        if available_offline is not None and family.available_offline(name) != available_offline:
+            continue
+        if family.loadable(name):
+            out.append(name)
+    return out

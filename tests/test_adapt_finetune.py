@@ -149,7 +149,7 @@ def test_dan_makes_the_domains_hard_to_tell_apart(inverted_digits):
 
 
 def test_dann_reverses_the_gradient_that_reaches_the_features():
-    from sktransfer._torch_adapt import DomainClassifier
+    from sktransfer.finetune._domain_torch import DomainClassifier
 
     torch.manual_seed(0)
     clf = DomainClassifier(8).eval()
@@ -264,12 +264,13 @@ def test_scorers_that_read_features_say_a_fine_tuner_has_none():
         ({}, "short sample_domain", r"sample_domain has 39 entries but X has 40 rows"),
         ({}, "unlabelled source", r"source rows \[3\] of y are unlabelled"),
         ({"n_trainable_blocks": 0}, None, r"n_trainable_blocks=0 trains none.*CORALAdapter"),
-        ({"domain_loss": "coral"}, None, r"domain_loss must be None, one of \['dann', 'deepcoral', 'dan', 'mcc'\]"),
-        ({"domain_loss": "dann+coral"}, None, r"several of them joined by \"\+\" \(e.g. \"dann\+mcc\"\), got 'dann\+coral'"),
-        ({"domain_loss": "dann+dann"}, None, r"domain_loss must be None, one of"),
+        ({"domain_loss": "coral"}, None, r"The 'domain_loss' parameter of TextClassifier must be None or one of \['dann', 'deepcoral', 'dan', 'mcc'\]"),
+        ({"domain_loss": "dann+coral"}, None, r"several of them joined by \"\+\" \(e.g. \"dann\+mcc\"\). Got 'dann\+coral'"),
+        ({"domain_loss": "dann+dann"}, None, r"The 'domain_loss' parameter of TextClassifier must be None or one of"),
         ({"domain_loss": "mcc+dann", "n_trainable_blocks": 0}, None, r"domain_loss='mcc\+dann' aligns.*trains none"),
-        ({"domain_loss_weight": -1.0}, None, r"domain_loss_weight must be a finite number >= 0"),
-        ({"domain_loss_weight": "high"}, None, r"domain_loss_weight must be a finite number >= 0"),
+        ({"domain_loss_weight": -1.0}, None, r"The 'domain_loss_weight' parameter of TextClassifier must be a float in the range \[0.0, inf\)"),
+        ({"domain_loss_weight": "high"}, None, r"The 'domain_loss_weight' parameter of TextClassifier must be a float"),
+        ({"domain_loss_weight": float("inf")}, None, r"The 'domain_loss_weight' parameter of TextClassifier must be a float"),
     ],
 )
 def test_bad_domain_input_is_a_clear_error(params, change, match):

@@ -8,7 +8,8 @@ import torch
 import torchvision
 
 from sktransfer import ImageEncoder, TextEncoder, WeightsUnavailableError
-from sktransfer.backbones import get_backbone, model_modality, shipped
+from sktransfer.backbones import efficientnet_lite, get_backbone, model_modality
+from sktransfer.backbones.sentence_transformers_models import minilm_path
 from sktransfer.backbones.torchvision_models import _RANDOM_INIT, checkpoint_path, resolve_weights
 
 
@@ -182,7 +183,7 @@ def test_blocks_reproduce_torchvision_features(arch, strip_head):
 @pytest.mark.parametrize("arch", ["googlenet", "inception_v3"])
 def test_inception_input_transform_is_kept(arch):
     """With ImageNet weights torchvision rescales their input first (transform_input); so do the blocks."""
-    from sktransfer.backbones._modules import BlockNet
+    from sktransfer.backbones._nets import BlockNet
     from sktransfer.backbones.torchvision_models import split_blocks
 
     with torch.random.fork_rng(devices=[]):
@@ -211,10 +212,10 @@ def test_efficientnet_lite0_ships_and_recognises_a_photo():
     bb = get_backbone("efficientnet_lite0", device="cpu")
     assert bb.block_names == ["stem"] + [f"stage{i}" for i in range(1, 8)] + ["head"]
     net = lite.EfficientNet.from_name("efficientnet-lite0")
-    net.load_state_dict(torch.load(shipped.lite0_weights_path(), weights_only=True))
+    net.load_state_dict(torch.load(efficientnet_lite.weights_path(), weights_only=True))
     net.eval()
     temple = Image.fromarray(load_sample_images().images[0])
-    x = bb.preprocess.normalize(bb.prepare_images([temple]))
+    x = bb.preprocess.normalize(bb.prepare([temple]))
     with torch.inference_mode():
         ours = bb.net(x)
         expected = net.extract_features(x).mean(dim=(2, 3))
@@ -230,7 +231,7 @@ def test_minilm_aliases_share_identity_and_cache():
     b = get_backbone("sentence-transformers/all-MiniLM-L6-v2", device="cpu")
     assert a.identity == b.identity
     assert a.block_names == ["embeddings"] + [f"layer{i}" for i in range(6)]
-    local = get_backbone(str(shipped.minilm_path()), device="cpu")
+    local = get_backbone(str(minilm_path()), device="cpu")
     assert local.identity == a.identity
 
 

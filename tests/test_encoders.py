@@ -27,7 +27,7 @@ def minilm():
 def test_minilm_matches_sentence_transformers_encode(reviews):
     from sentence_transformers import SentenceTransformer
 
-    from sktransfer.backbones.shipped import minilm_path
+    from sktransfer.backbones.sentence_transformers_models import minilm_path
 
     texts = reviews["text"][:40].tolist()
     ours = TextEncoder(device="cpu").fit_transform(texts)

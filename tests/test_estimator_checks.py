@@ -1,118 +1,69 @@
-"""scikit-learn's own estimator checks on every estimator (tiny fake backbones).
+"""scikit-learn's own estimator checks, run for real on every public estimator.
 
-The estimators take text or images, one column of them, so every check that
-feeds a numeric tabular matrix as X fails on the input type, by design: such
-X is rejected with a clear error rather than silently stringified or read as
-pixels. Each expected failure below says why, and names the test in
-``test_contract.py`` or ``test_inputs.py`` that asserts the same property with real text or images.
+The public estimators take texts or images, and declare it in their input
+tags (``two_d_array=False``, ``string=True`` for text), as ``CountVectorizer``
+does, so scikit-learn's numeric checks are skipped for them rather than
+failing on the input type. The same classes built on the test-only array
+modality (``array_modality.py``: numeric 2-D X, a tiny MLP backbone) take the
+numeric matrices the checks feed, so every check runs through the estimators'
+shared code (parameters, the contract, fit plan, trainer, cache, pickling).
 """
 
+import pytest
+from array_modality import (
+    TINY_MLP,
+    ArrayImageClassifier,
+    ArrayImageEncoder,
+    ArrayImageRegressor,
+    ArrayTextClassifier,
+    ArrayTextEncoder,
+    ArrayTextRegressor,
+)
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sktransfer import (
-    ImageClassifier,
-    ImageEncoder,
-    ImageRegressor,
-    TextClassifier,
-    TextEncoder,
-    TextRegressor,
-)
+from sktransfer import ImageClassifier, ImageEncoder, ImageRegressor, TextClassifier, TextEncoder, TextRegressor
 from sktransfer.selection import EncoderSelector
 
-_NUMERIC_X = (
-    "feeds a numeric tabular matrix as X; {est} takes {what} and rejects numbers "
-    "with a clear error. Covered with real {what} by {test}."
-)
+# Enough training for check_classifiers_train (accuracy > 0.83),
+# check_class_weight_classifiers (> 0.87 of the heavily weighted class) and
+# check_regressors_train (R^2 > 0.5) on their small tabular problems.
+_FIT = dict(device="cpu", lr=0.03, max_epochs=30, early_stopping=False, random_state=0)
 
-# check name -> test in test_contract.py that asserts the same with real inputs
-_EQUIVALENT = {
-    "check_fit_score_takes_y": "test_contract.py::test_fit_accepts_y_and_returns_self",
-    "check_estimators_overwrite_params": "test_contract.py::test_fit_does_not_change_params",
-    "check_dont_overwrite_parameters": "test_contract.py::test_fit_does_not_change_params",
-    "check_estimators_fit_returns_self": "test_contract.py::test_fit_accepts_y_and_returns_self",
-    "check_readonly_memmap_input": "test_contract.py::test_readonly_array_input",
-    "check_n_features_in_after_fitting": "test_contract.py::test_n_features_in_and_names",
-    "check_n_features_in": "test_contract.py::test_n_features_in_and_names",
-    "check_positive_only_tag_during_fit": "test_contract.py::test_fit_accepts_y_and_returns_self",
-    "check_estimators_dtypes": "test_contract.py::test_output_is_float32",
-    "check_dtype_object": "test_contract.py::test_object_and_pandas_inputs",
-    "check_pipeline_consistency": "test_contract.py::test_pickle_roundtrip_identical",
-    "check_estimators_nan_inf": "test_inputs.py::test_missing_text_names_row",
-    "check_estimators_pickle": "test_contract.py::test_pickle_roundtrip_identical",
-    "check_f_contiguous_array_estimator": "test_contract.py::test_readonly_array_input",
-    "check_transformer_data_not_an_array": "test_contract.py::test_object_and_pandas_inputs",
-    "check_transformer_general": "test_contract.py::test_fit_transform_equals_fit_then_transform",
-    "check_methods_sample_order_invariance": "test_contract.py::test_subset_and_order_invariance",
-    "check_methods_subset_invariance": "test_contract.py::test_subset_and_order_invariance",
-    "check_fit2d_1sample": "test_contract.py::test_single_sample",
-    "check_fit2d_1feature": "test_contract.py::test_single_sample",
-    "check_dict_unchanged": "test_contract.py::test_transform_does_not_change_state",
-    "check_fit_idempotent": "test_contract.py::test_fit_idempotent",
-    "check_fit_check_is_fitted": "test_contract.py::test_not_fitted_error",
-    "check_fit2d_predict1d": "test_inputs.py::test_wrong_shapes",
-    # fine-tuners only
-    "check_classifier_data_not_an_array": "test_finetune.py::test_pandas_and_list_inputs_agree",
-    "check_regressor_data_not_an_array": "test_finetune.py::test_pandas_and_list_inputs_agree",
-    "check_classifiers_classes": "test_finetune.py::test_any_label_type",
-    "check_classifiers_train": "test_finetune.py::test_transfer_beats_scratch_on_digits",
-    "check_supervised_y_2d": "test_finetune.py::test_multilabel_indicator_y",
-    "check_class_weight_classifiers": "test_finetune.py::test_class_weight_balanced",
-    "check_regressors_train": "test_finetune.py::test_regressor_multioutput_and_scaling",
-    "check_regressors_no_decision_function": "test_finetune.py::test_regressor_multioutput_and_scaling",
-    "check_regressors_int": "test_finetune.py::test_regressor_multioutput_and_scaling",
-}
+ESTIMATORS = [
+    ArrayTextEncoder(model=TINY_MLP, device="cpu"),
+    ArrayImageEncoder(model=TINY_MLP, layer=0, device="cpu"),
+    ArrayTextClassifier(model=TINY_MLP, **_FIT),
+    ArrayTextRegressor(model=TINY_MLP, n_trainable_blocks="all", **_FIT),
+    ArrayImageClassifier(model=TINY_MLP, n_trainable_blocks=1, **_FIT),
+    ArrayImageRegressor(model=TINY_MLP, n_trainable_blocks="all", augment=False, **_FIT),
+    EncoderSelector([TINY_MLP, ArrayTextEncoder(model=TINY_MLP, weights=None)], device="cpu"),
+]
 
-# EncoderSelector takes images (here) or texts like the encoders: the same numeric-X checks fail.
-_SELECTOR_EQUIVALENT = {
-    check: "test_selection.py::test_encoder_selector_contract"
-    for check in (
-        "check_dict_unchanged", "check_dont_overwrite_parameters", "check_dtype_object", "check_estimators_dtypes",
-        "check_estimators_fit_returns_self", "check_estimators_nan_inf", "check_estimators_overwrite_params",
-        "check_estimators_pickle", "check_f_contiguous_array_estimator", "check_fit2d_1feature",
-        "check_fit2d_1sample", "check_fit2d_predict1d", "check_fit_check_is_fitted", "check_fit_idempotent",
-        "check_fit_score_takes_y", "check_methods_sample_order_invariance", "check_methods_subset_invariance",
-        "check_n_features_in", "check_n_features_in_after_fitting", "check_pipeline_consistency",
-        "check_positive_only_tag_during_fit", "check_readonly_memmap_input", "check_transformer_data_not_an_array",
-        "check_transformer_general",
-    )
-}
-
-_KWARGS = (
-    "passes the literal name of **kwargs ('kwargs=-1') as a parameter; **kwargs only "
-    "collects skorch's prefixed parameters (module__, optimizer__...), as in skorch itself. "
-    "Covered by test_finetune.py::test_prefixed_parameters_clone_and_grid_search."
+_FLOAT32_SUBSET = (
+    "float32 network: a row predicted alone and within a batch can differ in its last float32 bit "
+    "(2e-7 measured; the check allows 1e-7), because the matrix products take other kernels. "
+    "test_contract.py::test_fine_tuners_subset_and_order_invariance asserts it to 1e-5."
 )
 
 
 def _expected_failures(estimator):
-    est = type(estimator).__name__
-    what = "text" if isinstance(estimator, (TextEncoder, TextClassifier, TextRegressor)) else "images"
-    if isinstance(estimator, EncoderSelector):
-        return {check: _NUMERIC_X.format(est=est, what=what, test=test)
-                for check, test in _SELECTOR_EQUIVALENT.items()}
-    failures = {
-        check: _NUMERIC_X.format(est=est, what=what, test=test)
-        for check, test in _EQUIVALENT.items()
-    }
-    if not isinstance(estimator, (TextEncoder, ImageEncoder)):
-        failures["check_do_not_raise_errors_in_init_or_set_params"] = _KWARGS
-    return failures
+    """Each expected failure, with its reason and the test that covers the property."""
+    # The fine-tuners that run blocks at predict time (ArrayTextClassifier
+    # here has every block cached: only its head runs, and it passes).
+    if isinstance(estimator, (ArrayTextRegressor, ArrayImageRegressor, ArrayImageClassifier)):
+        return {"check_methods_subset_invariance": _FLOAT32_SUBSET}
+    return {}
 
 
-_FAST = dict(device="cpu", max_epochs=2, early_stopping=False, random_state=0)
-
-
-@parametrize_with_checks(
-    [
-        TextEncoder(model="sktransfer/tiny-text", device="cpu"),
-        ImageEncoder(model="sktransfer/tiny-cnn", device="cpu"),
-        TextClassifier(model="sktransfer/tiny-text", **_FAST),
-        TextRegressor(model="sktransfer/tiny-text", **_FAST),
-        ImageClassifier(model="sktransfer/tiny-cnn", **_FAST),
-        ImageRegressor(model="sktransfer/tiny-cnn", **_FAST),
-        EncoderSelector(["sktransfer/tiny-cnn", ImageEncoder("sktransfer/tiny-cnn", weights=None)], device="cpu"),
-    ],
-    expected_failed_checks=_expected_failures,
-)
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failures)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("cls", [TextEncoder, ImageEncoder, TextClassifier, TextRegressor, ImageClassifier, ImageRegressor])
+def test_public_estimators_declare_their_input(cls):
+    """Text and image estimators say they take no numeric matrix, so scikit-learn skips those checks."""
+    tags = cls().__sklearn_tags__()
+    assert tags.input_tags.two_d_array is False
+    assert tags.input_tags.string is (cls in (TextEncoder, TextClassifier, TextRegressor))
+    assert tags.target_tags.required is (cls not in (TextEncoder, ImageEncoder))

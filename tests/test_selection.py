@@ -123,7 +123,7 @@ def test_rank_encoders_bad_input():
         rank_encoders(X[:5], [0, 0, 1, 1, 2], ["sktransfer/tiny-cnn"])
     with pytest.raises(ValueError, match=r"X has 40 rows but y has 39"):
         rank_encoders(X, y[:-1], ["sktransfer/tiny-cnn"])
-    with pytest.raises(ValueError, match=r"mix text and image models"):
+    with pytest.raises(ValueError, match=r"mix image and text models"):
         rank_encoders(X, y, ["sktransfer/tiny-cnn", "sktransfer/tiny-text"])
     with pytest.raises(ValueError, match=r"Unknown score\(s\) \['fancy'\]"):
         rank_encoders(X, y, ["sktransfer/tiny-cnn"], scores=["fancy"])
@@ -147,7 +147,7 @@ def test_encoder_selector_chooses_inside_each_fold():
     X, y = _bright_half(60)
     cands = ["sktransfer/tiny-cnn", ImageEncoder("sktransfer/tiny-cnn", weights=None),
              ImageEncoder("sktransfer/tiny-cnn", layer=0)]
-    sel = EncoderSelector(cands, score="knn")
+    sel = EncoderSelector(cands, scoring="knn")
     fitted = clone(sel).fit(X[:40], y[:40])
     expected = rank_encoders(X[:40], y[:40], cands, scores=["knn"])
     assert fitted.best_ == expected["encoder"].iloc[0]
@@ -162,13 +162,13 @@ def test_encoder_selector_chooses_inside_each_fold():
     pipe = make_pipeline(EncoderSelector(cands), LogisticRegression(max_iter=1000))
     scores = cross_val_score(pipe, X, y, cv=3)
     assert scores.mean() > 0.8
-    search = GridSearchCV(pipe, {"encoderselector__score": ["logme", "knn"]}, cv=2).fit(X, y)
+    search = GridSearchCV(pipe, {"encoderselector__scoring": ["logme", "knn"]}, cv=2).fit(X, y)
     assert search.best_estimator_[0].best_ in {c if isinstance(c, str) else None for c in cands} | {
         "sktransfer/tiny-cnn (weights=None)", "sktransfer/tiny-cnn (layer=0)"}
     with pytest.raises(ValueError, match="requires y"):
         EncoderSelector(cands).fit(X, None)
-    with pytest.raises(ValueError, match="score must be one of"):
-        EncoderSelector(cands, score="best").fit(X, y)
+    with pytest.raises(ValueError, match="The 'scoring' parameter of EncoderSelector must be"):
+        EncoderSelector(cands, scoring="best").fit(X, y)
     # Bad input names the estimator the user called, and the row.
     with pytest.raises(ValueError, match=r"EncoderSelector: X has 60 rows but y has 59"):
         EncoderSelector(cands).fit(X, y[:-1])

@@ -10,10 +10,11 @@ import torch
 from torchvision import models as tvm
 
 from sktransfer import zoo
-from sktransfer.backbones import _REGISTRY, get_backbone, shipped, testing
+from sktransfer.backbones import efficientnet_lite, get_backbone, register_backbone, testing, unregister_backbone
+from sktransfer.backbones import sentence_transformers_models as st
 from sktransfer.backbones import torchvision_models as tv
-from sktransfer.backbones import zoo as bzoo
-from sktransfer.backbones._modules import BlockNet
+from sktransfer.backbones._nets import BlockNet
+from sktransfer.backbones.base import ModelFacts
 
 COLUMNS = ["name", "modality", "family", "params", "input_size", "output_dim", "n_blocks",
            "pretraining_data", "licence", "source", "available_offline"]
@@ -89,16 +90,33 @@ def test_test_models_only_on_request(table):
     assert len(zoo.list_models(modality="text", include_test_models=True)) == len(zoo.list_models(modality="text")) + 1
 
 
-def test_registered_models(monkeypatch):
+@pytest.fixture
+def registered():
+    names = []
+
+    def register(name, *args, **kwargs):
+        names.append(name)
+        register_backbone(name, *args, **kwargs)
+
+    yield register
+    for name in names:
+        unregister_backbone(name)
+
+
+def test_registered_models(registered):
     # A test network registered under another name is still a test network;
-    # any other registered builder is listed with unknown facts.
-    monkeypatch.setitem(_REGISTRY, "zoo-test-tiny", (testing.build_tiny_cnn, "image"))
-    monkeypatch.setitem(_REGISTRY, "zoo-user-model", (lambda weights="DEFAULT", device="cpu": None, "text"))
+    # any other registered builder is listed with unknown facts, or the facts it was registered with.
+    registered("zoo-test-tiny", testing.build_tiny_cnn, "image")
+    registered("zoo-user-model", lambda name, weights="DEFAULT", device="cpu": None, "text")
+    registered("zoo-user-facts", lambda name, weights="DEFAULT", device="cpu": None, "text",
+               facts=ModelFacts("x", "text", params=5, licence="MIT"))
     assert "zoo-test-tiny" not in set(zoo.list_models()["name"])
     assert _row(zoo.list_models(include_test_models=True), "zoo-test-tiny")["source"] == "test"
     user = zoo.model_info("zoo-user-model")
     assert user["source"] == "registered" and user["modality"] == "text" and user["params"] is None
     assert "zoo-user-model" in set(zoo.list_models(modality="text")["name"])
+    facts = zoo.model_info("zoo-user-facts")
+    assert (facts["name"], facts["params"], facts["licence"]) == ("zoo-user-facts", 5, "MIT")
 
 
 def test_resnet18_params_from_weights_meta_and_real_network(table):
@@ -133,7 +151,7 @@ CUTTABLE = ["alexnet", "vgg11_bn", "squeezenet1_0", "resnext50_32x4d", "wide_res
 def test_output_dim_is_what_the_cut_network_gives(table, name):
     """Run the Backbone's own cut (split_blocks + BlockNet) on the meta device at the weights' crop size."""
     row = _row(table, name)
-    model = bzoo.meta_model(name)
+    model = tv.meta_model(name)
     blocks, pool = tv.split_blocks(name, model)
     assert len(blocks) == row["n_blocks"]
     size = int(row["input_size"])
@@ -144,7 +162,7 @@ def test_output_dim_is_what_the_cut_network_gives(table, name):
 
 def test_meta_build_counts_every_parameter():
     for name in ("resnet50", "regnet_y_400mf", "vit_b_16", "efficientnet_b0", "densenet121"):
-        model = bzoo.meta_model(name)
+        model = tv.meta_model(name)
         assert {p.device.type for p in model.parameters()} == {"meta"}
         assert sum(p.numel() for p in model.parameters()) == tvm.get_model_weights(name).DEFAULT.meta["num_params"]
 
@@ -190,7 +208,7 @@ def test_shipped_minilm_facts_match_loaded_model(table):
     alias = _row(table, "sentence-transformers/all-MiniLM-L6-v2")
     assert alias.drop("name").equals(row.drop("name"))
     # The hand-written facts also agree with what the shipped files say.
-    read = bzoo.folder_facts(str(shipped.minilm_path()))
+    read = st.folder_facts(str(st.minilm_path()))
     assert {k: read[k] for k in ("family", "params", "output_dim", "input_size", "n_blocks")} == {
         k: row[k] for k in ("family", "params", "output_dim", "input_size", "n_blocks")}
     assert read["licence"].lower() == row["licence"].lower() == "apache-2.0"
@@ -205,7 +223,7 @@ def test_shipped_lite0_facts_match_loaded_model(table):
     assert row["input_size"] == bb.preprocess.crop_size == 224
     assert row["n_blocks"] == bb.n_blocks == 9
     # params counts the published network with its 1000-class head, which the Backbone drops.
-    state = torch.load(shipped.lite0_weights_path(), map_location="cpu", weights_only=True)
+    state = torch.load(efficientnet_lite.weights_path(), map_location="cpu", weights_only=True)
     head = state["_fc.weight"].numel() + state["_fc.bias"].numel()
     assert head == 1280 * 1000 + 1000
     assert row["params"] == sum(p.numel() for p in bb.net.parameters()) + head == 4_652_008
@@ -250,15 +268,15 @@ def test_sentence_transformers_model_in_hub_cache(tmp_path, monkeypatch):
     (repo / "refs").mkdir(parents=True)
     (repo / "refs" / "main").write_text("0" * 40)
     # Stand-in files (the shipped L6 model's): the mechanism is under test, not L12's numbers.
-    shutil.copytree(shipped.minilm_path(), repo / "snapshots" / ("0" * 40))
+    shutil.copytree(st.minilm_path(), repo / "snapshots" / ("0" * 40))
     after = zoo.model_info(name)
     assert after["available_offline"] and after["source"] == "sentence-transformers"
     assert (after["params"], after["output_dim"], after["input_size"], after["n_blocks"]) == (22_713_216, 384, 256, 7)
-    assert name in bzoo.default_candidates("text")
+    assert name in zoo.default_candidates("text")
 
 
 def test_local_folder_model_info():
-    folder = str(shipped.minilm_path())
+    folder = str(st.minilm_path())
     info = zoo.model_info(folder)
     assert info["source"] == "local folder" and info["available_offline"]
     assert (info["modality"], info["output_dim"], info["params"]) == ("text", 384, 22_713_216)
@@ -279,7 +297,7 @@ def test_model_info_unknown_name_suggests_close_matches():
 
 
 def test_default_candidates(empty_torch_home):
-    text = bzoo.default_candidates("text")
+    text = zoo.default_candidates("text")
     assert {MINILM, "sentence-transformers/all-MiniLM-L6-v2"} <= set(text)
     assert testing.TINY_TEXT not in text and "all-mpnet-base-v2" not in text
     image = zoo.default_candidates("image")

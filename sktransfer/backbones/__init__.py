@@ -1,10 +1,12 @@
-"""Model name -> Backbone (network, blocks, preprocessing, identity).
+"""Model name -> Backbone (network, blocks, preprocessing, identity), through families.
 
 Names resolve in this order: backbones registered with
-:func:`register_backbone` (including the tiny test networks), the models
-shipped in packages (``all-MiniLM-L6-v2``, ``efficientnet_lite0``),
-torchvision classification models, local sentence-transformers folders, and
-sentence-transformers hub names (``org/name``).
+:func:`register_backbone`, the tiny test networks, the shipped
+EfficientNet-Lite0, sentence-transformers models (the shipped
+all-MiniLM-L6-v2, hub names ``org/name``, local folders), then torchvision
+classification models. Each family lives in its own module (builder, facts,
+blocks, preprocessing) and is imported on first use, so ``import sktransfer``
+loads no torch.
 """
 
 import difflib
@@ -12,33 +14,67 @@ import os
 import threading
 
 from .._deps import require
-from .base import Backbone, WeightsUnavailableError, resolve_device
-from . import shipped, testing
-from . import sentence_transformers_models as _st
-from . import torchvision_models as _tv
+from ..modalities import get_modality
+from .base import Backbone, Family, ModelFacts, WeightsUnavailableError, resolve_device
 
 __all__ = [
     "Backbone",
+    "Family",
+    "ModelFacts",
     "WeightsUnavailableError",
+    "families",
+    "family_of",
     "get_backbone",
-    "register_backbone",
+    "known_names",
     "model_modality",
+    "register_backbone",
+    "resolve_device",
 ]
 
-# name -> (builder(weights, device) -> Backbone, modality)
-_REGISTRY = {
-    testing.TINY_TEXT: (testing.build_tiny_text, "text"),
-    testing.TINY_CNN: (testing.build_tiny_cnn, "image"),
-    shipped.EFFICIENTNET_LITE0: (shipped.build_efficientnet_lite0, "image"),
-}
-for _name in shipped.MINILM_NAMES:
-    _REGISTRY[_name] = (lambda weights="DEFAULT", device="cpu", _n=_name: shipped.build_minilm(_n, device, weights), "text")
-
+# name -> _Registered family (one name each)
+_REGISTERED = {}
 _POOL = {}
 _POOL_LOCK = threading.Lock()
 
 
-def register_backbone(name, builder, modality):
+class _Registered(Family):
+    """A backbone registered by name with :func:`register_backbone`."""
+
+    def __init__(self, name, builder, modality, facts):
+        self.name = "registered"
+        self.model_name = name
+        self.builder = builder
+        self.modality = get_modality(modality).name
+        self._facts = facts
+        from . import testing
+
+        self.test_only = getattr(builder, "__module__", None) == testing.__name__ or (
+            facts is not None and facts.source == "test"
+        )
+
+    def resolves(self, name):
+        return name == self.model_name
+
+    def listed_names(self):
+        return (self.model_name,)
+
+    def build(self, name, *, weights="DEFAULT", device="cpu"):
+        return self.builder(name, weights=weights, device=device)
+
+    def facts(self, name):
+        if self._facts is not None:
+            return self._facts.replace(name=name, modality=self.modality)
+        if self.test_only:
+            from .testing import measured_facts
+
+            return measured_facts(self.build(name), name=name)
+        return ModelFacts(name, self.modality, source="registered")
+
+    def available_offline(self, name):
+        return True  # built in this process; nothing to download as far as sktransfer knows
+
+
+def register_backbone(name, builder, modality, facts=None):
     """Make ``name`` resolvable to the Backbone that ``builder`` returns.
 
     Parameters
@@ -46,8 +82,12 @@ def register_backbone(name, builder, modality):
     name : str
         The model name estimators will be given.
     builder : callable
-        ``builder(weights="DEFAULT", device="cpu") -> Backbone``.
-    modality : {"image", "text"}
+        ``builder(name, *, weights="DEFAULT", device="cpu") -> Backbone``: the
+        signature every family's builder has.
+    modality : str or Modality
+        The kind of input the network takes (``"image"``, ``"text"``...).
+    facts : ModelFacts, optional
+        What :func:`sktransfer.zoo.list_models` says about it; unknown facts otherwise.
 
     Examples
     --------
@@ -56,21 +96,41 @@ def register_backbone(name, builder, modality):
     >>> get_backbone("my-tiny-cnn").block_names
     ['stem', 'stage1', 'stage2']
     """
-    if modality not in ("image", "text"):
-        raise ValueError(f"modality must be 'image' or 'text', got {modality!r}")
-    _REGISTRY[name] = (builder, modality)
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a non-empty str, got {name!r}.")
+    _REGISTERED[name] = _Registered(name, builder, modality, facts)
     with _POOL_LOCK:
         for key in [k for k in _POOL if k[0] == name]:
             del _POOL[key]
 
 
+def unregister_backbone(name):
+    """Forget a name given to :func:`register_backbone` (and its loaded backbones)."""
+    _REGISTERED.pop(name, None)
+    with _POOL_LOCK:
+        for key in [k for k in _POOL if k[0] == name]:
+            del _POOL[key]
+
+
+def families():
+    """Every family, in resolution order (registered names first)."""
+    from . import efficientnet_lite, sentence_transformers_models, testing, torchvision_models
+
+    return (*_REGISTERED.values(), testing.FAMILY, efficientnet_lite.FAMILY, sentence_transformers_models.FAMILY,
+            torchvision_models.FAMILY)
+
+
+def _check_name(name):
+    if not isinstance(name, (str, os.PathLike)) or (isinstance(name, str) and not name):
+        raise TypeError(f"model must be a non-empty str (a model name or a local folder), got {name!r}")
+    return os.fspath(name)
+
+
 def known_names():
     """Every model name that resolves without a path or an org/ prefix."""
-    names = set(_REGISTRY) | set(_st.KNOWN_SHORT_NAMES)
-    try:
-        names |= set(_tv.available_models())
-    except ImportError:
-        pass
+    names = set()
+    for family in families():
+        names.update(family.listed_names())
     return sorted(names)
 
 
@@ -84,28 +144,31 @@ def _unknown(name):
     )
 
 
+def family_of(name):
+    """The family that resolves ``name``; ValueError with close matches when none does."""
+    name = _check_name(name)
+    for family in families():
+        if family.resolves(name):
+            return family
+    raise _unknown(name)
+
+
 def model_modality(name):
-    """``"image"`` or ``"text"`` for a model name, without loading it.
+    """The modality name of a model, without loading it.
 
     Examples
     --------
     >>> model_modality("resnet18"), model_modality("all-MiniLM-L6-v2")
     ('image', 'text')
     """
-    if not isinstance(name, (str, os.PathLike)) or (isinstance(name, str) and not name):
-        raise TypeError(f"model must be a non-empty str (a model name or a local folder), got {name!r}")
-    name = os.fspath(name)
-    if name in _REGISTRY:
-        return _REGISTRY[name][1]
-    if os.path.isdir(name) or _st.looks_like_hub_name(name):
-        return "text"
-    if _tv.is_torchvision_model(name):
-        return "image"
-    raise _unknown(name)
+    name = _check_name(name)
+    return family_of(name).modality_of(name)
 
 
 def _weights_key(weights):
-    if weights is not None and _tv.is_local_weights(weights):
+    from .base import is_local_weights
+
+    if weights is not None and is_local_weights(weights):
         path = os.fspath(weights)
         try:
             stat = os.stat(path)
@@ -123,16 +186,7 @@ def _build(name, weights, device):
         # weights=None is one fixed random initialisation, so from-scratch
         # baselines are reproducible across processes.
         torch.manual_seed(0)
-        return _build_unseeded(name, weights, device)
-
-
-def _build_unseeded(name, weights, device):
-    if name in _REGISTRY:
-        return _REGISTRY[name][0](weights=weights, device=device)
-    modality = model_modality(name)
-    if modality == "image":
-        return _tv.build(name, weights=weights, device=device)
-    return _st.build(name, device=device, weights=weights)
+        return family_of(name).build(name, weights=weights, device=device)
 
 
 def get_backbone(model, weights="DEFAULT", device="cpu"):
@@ -159,11 +213,11 @@ def get_backbone(model, weights="DEFAULT", device="cpu"):
     Examples
     --------
     >>> bb = get_backbone("sktransfer/tiny-cnn")
-    >>> bb.modality, bb.block_names, bb.output_dim()
+    >>> bb.modality.name, bb.block_names, bb.output_dim()
     ('image', ['stem', 'stage1', 'stage2'], 32)
     """
     device = resolve_device(device)
-    name = os.fspath(model) if isinstance(model, os.PathLike) else model
+    name = _check_name(model)
     key = (name, _weights_key(weights), device)
     with _POOL_LOCK:
         backbone = _POOL.get(key)

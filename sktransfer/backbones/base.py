@@ -1,21 +1,26 @@
-"""The Backbone: one pretrained network cut into ordered blocks.
+"""The Backbone (one pretrained network cut into ordered blocks), its facts, and what families share.
 
-Every estimator in sktransfer talks to networks through this object. It knows
-how the network's input is prepared, the ordered blocks (stem -> stages ->
-pooling) that define "the top k blocks", its output dimension, and a stable
-content identity used as the cache key.
+Every estimator talks to networks through a :class:`Backbone`: how its input
+is prepared (through its :class:`~sktransfer.modalities.base.Modality`), the
+ordered blocks (stem -> stages) that "the top k blocks" counts, the output
+size, and a stable content identity used as the cache key. A *family*
+(torchvision, sentence-transformers, ...) builds backbones from names and
+knows their facts (:class:`ModelFacts`), which the zoo lists.
 """
 
+import dataclasses
 import hashlib
 import os
 import socket
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
 
 from .._deps import require
+from ..modalities import get_modality
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -48,7 +53,7 @@ def can_reach(url, timeout=3.0):
 
 
 def resolve_device(device):
-    """Map ``"auto"`` to the best available torch device name.
+    """Map ``"auto"`` to the best available torch device; check that an explicit one exists.
 
     Examples
     --------
@@ -64,13 +69,15 @@ def resolve_device(device):
             return "mps"
         return "cpu"
     if not isinstance(device, str) or device.split(":")[0] not in ("cpu", "cuda", "mps"):
-        raise ValueError(
-            f"device must be 'auto', 'cpu', 'cuda' (optionally 'cuda:N') or 'mps'; got {device!r}."
-        )
-    if device.startswith("cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' (optionally 'cuda:N') or 'mps'; got {device!r}.")
+    kind = device.split(":")[0]
+    if kind != "cpu":
         torch = require("torch")
-        if not torch.cuda.is_available():
-            raise ValueError(f"device={device!r} was asked for, but CUDA is not available here; use device='auto' or 'cpu'.")
+        mps = getattr(torch.backends, "mps", None)
+        available = torch.cuda.is_available() if kind == "cuda" else (mps is not None and mps.is_available())
+        if not available:
+            name = "CUDA" if kind == "cuda" else "MPS (Apple silicon)"
+            raise ValueError(f"device={device!r} was asked for, but {name} is not available here; use device='auto' or 'cpu'.")
     return device
 
 
@@ -98,49 +105,142 @@ def state_dict_digest(module, extra=""):
     return h.hexdigest()
 
 
-@dataclass(frozen=True)
-class ImagePreprocess:
-    """Evaluation-time image preprocessing: resize, centre crop, normalise.
+def read_state_dict(path, model):
+    """A state dict from a local checkpoint file, with errors that say what is wrong with the file.
 
-    Taken from the weights' own metadata (torchvision's ``weights.transforms()``)
-    so features match what the network saw in pre-training.
+    Takes a plain ``state_dict()``, or a dict holding one under
+    ``"state_dict"``, ``"model_state_dict"`` or ``"model"``; strips
+    DataParallel's ``"module."`` prefix.
     """
+    torch = require("torch")
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file {str(path)!r} for {model!r} does not exist.")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds here
+        raise ValueError(f"Could not read {str(path)!r} as a torch state dict for {model!r}: {exc}") from exc
+    for key in ("state_dict", "model_state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        raise ValueError(
+            f"{str(path)!r} does not hold a state dict of tensors (got {type(state).__name__}); "
+            "save model.state_dict()."
+        )
+    return {k.removeprefix("module."): v for k, v in state.items()}
 
-    resize_size: int
-    crop_size: int
-    mean: tuple
-    std: tuple
-    interpolation: str = "bilinear"
 
-    @classmethod
-    def from_torchvision(cls, preset):
-        interp = getattr(preset, "interpolation", "bilinear")
-        interp = getattr(interp, "value", interp)
-        resize = preset.resize_size
-        crop = preset.crop_size
-        return cls(
-            resize_size=int(resize[0] if isinstance(resize, (list, tuple)) else resize),
-            crop_size=int(crop[0] if isinstance(crop, (list, tuple)) else crop),
-            mean=tuple(float(m) for m in preset.mean),
-            std=tuple(float(s) for s in preset.std),
-            interpolation=str(interp),
+def load_state(module, state, source, target, optional=()):
+    """Load ``state`` into ``module``, strictly but for missing keys that start with ``optional``.
+
+    Mismatches (missing or unexpected keys, other shapes) raise a ValueError
+    that names the file (``source``) and the model (``target``, e.g.
+    ``"torchvision's 'resnet18'"``), instead of torch's RuntimeError.
+    """
+    try:
+        missing, unexpected = module.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shapes that differ
+        detail = " ".join(str(exc).split())[:300]
+        raise ValueError(f"{source} does not match {target}: {detail}") from exc
+    missing = [k for k in missing if not k.startswith(tuple(optional))]
+    if missing or unexpected:
+        raise ValueError(
+            f"{source} does not match {target}: missing keys {missing[:5]}{'...' if len(missing) > 5 else ''}, "
+            f"unexpected keys {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}."
         )
 
-    def to_uint8_tensor(self, img):
-        """One RGB PIL image -> uint8 tensor (3, crop, crop)."""
-        tv = require("torchvision.transforms.v2.functional", "image preprocessing")
-        modes = require("torchvision.transforms", "image preprocessing").InterpolationMode
-        img = tv.resize(img, self.resize_size, interpolation=modes(self.interpolation), antialias=True)
-        img = tv.center_crop(img, self.crop_size)
-        return tv.pil_to_tensor(img)
 
-    def normalize(self, batch_uint8):
-        """uint8 batch (n, 3, h, w) -> normalised float32 batch, vectorised."""
-        torch = require("torch")
-        x = batch_uint8.float().div_(255.0)
-        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        return x.sub_(mean).div_(std)
+def is_local_weights(weights):
+    """Whether ``weights`` names a file rather than a weights name such as "DEFAULT"."""
+    if isinstance(weights, os.PathLike):
+        return True
+    return isinstance(weights, str) and (
+        os.sep in weights or "/" in weights or Path(weights).suffix in (".pth", ".pt", ".bin", ".ckpt")
+    )
+
+
+# ----------------------------------------------------------------------- facts
+
+COLUMNS = (
+    "name",
+    "modality",
+    "family",
+    "params",
+    "input_size",
+    "output_dim",
+    "n_blocks",
+    "pretraining_data",
+    "licence",
+    "source",
+    "available_offline",
+)
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the zoo says about one model, known without loading its weights (as timm's ``PretrainedCfg``).
+
+    A fact that cannot be known without downloading the model is None, never
+    guessed. ``available_offline`` is not a fact of the model but of this
+    machine now: families look it up on every call.
+    """
+
+    name: str
+    modality: str
+    family: str = None
+    params: int = None
+    input_size: int = None
+    output_dim: int = None
+    n_blocks: int = None
+    pretraining_data: str = None
+    licence: str = None
+    source: str = None
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def row(self, available_offline):
+        """The zoo's row: a dict with the keys :data:`COLUMNS`."""
+        return {**dataclasses.asdict(self), "available_offline": bool(available_offline)}
+
+
+class Family:
+    """A family of backbones: which names it resolves, how it builds them, what it knows of them.
+
+    Every family has one build signature, ``build(name, *, weights, device)``.
+    """
+
+    name = None
+    modality = None
+    test_only = False
+
+    def resolves(self, name):
+        raise NotImplementedError
+
+    def listed_names(self):
+        """The names the zoo lists for this family."""
+        return ()
+
+    def modality_of(self, name):
+        """The modality of a name this family resolves, without building it."""
+        return self.modality
+
+    def build(self, name, *, weights="DEFAULT", device="cpu"):
+        raise NotImplementedError
+
+    def facts(self, name):
+        return ModelFacts(name, self.modality, family=self.name, source=self.name)
+
+    def available_offline(self, name):
+        return False
+
+    def loadable(self, name):
+        """Whether sktransfer can cut this model into blocks (the zoo lists some it cannot)."""
+        return True
+
+
+# ----------------------------------------------------------------------- backbone
 
 
 class Backbone:
@@ -155,25 +255,29 @@ class Backbone:
     name : str
         The model name the user gave.
     family : str
-        ``"torchvision"``, ``"sentence-transformers"``, ``"efficientnet-lite"`` or ``"testing"``.
-    modality : {"image", "text"}
+        ``"torchvision"``, ``"sentence-transformers"``, ``"efficientnet-lite"``, ``"testing"``...
+    modality : Modality
+        What kind of input the network takes; it prepares batches for the first block.
     net : torch.nn.Module
         A module whose ``blocks`` attribute is an ``nn.ModuleList`` in forward
-        order and whose ``forward(x, layer=None)`` returns pooled features.
+        order, whose ``forward(batch, layer=None)`` returns pooled features
+        and whose ``transfer_net(start, head, n_trainable, ...)`` builds the
+        module that fine-tunes it from block ``start`` on.
     block_names : list of str
     identity : str
         Hash of the family, architecture, weights (content) and preprocessing.
-    preprocess : ImagePreprocess or None
+    preprocess : object or None
+        The modality's preprocessing parameters (e.g. an ``ImagePreprocess``).
     device : str
     n_forwarded : int
         How many samples have gone through the network (used to prove cache hits).
     """
 
-    def __init__(self, *, name, family, modality, net, block_names, preprocess=None,
-                 device="cpu", arch=None, weights_tag=None):
+    def __init__(self, *, name, family, modality, net, block_names, preprocess=None, device="cpu", arch=None,
+                 weights_tag=None):
         self.name = name
         self.family = family
-        self.modality = modality
+        self.modality = get_modality(modality)
         self.net = net
         self.block_names = list(block_names)
         self.preprocess = preprocess
@@ -188,11 +292,20 @@ class Backbone:
         )
 
     def __repr__(self):
-        return f"Backbone({self.name!r}, family={self.family!r}, blocks={len(self.block_names)}, device={self.device!r})"
+        return f"Backbone({self.name!r}, family={self.family!r}, blocks={self.n_blocks}, device={self.device!r})"
 
     @property
     def n_blocks(self):
         return len(self.block_names)
+
+    @property
+    def ragged(self):
+        """Whether a block's raw output has a different length per sample (token states of texts)."""
+        return bool(getattr(self.net, "ragged_states", False))
+
+    def can_start_at(self, block):
+        """Whether the network can run from the raw output of the blocks below ``block``."""
+        return 0 < block < self.n_blocks and bool(self.net.can_start_at(block))
 
     def layer_index(self, layer):
         """Normalise ``layer`` (None, int, negative int or block name) to an index."""
@@ -202,9 +315,7 @@ class Backbone:
         if isinstance(layer, str):
             if layer in self.block_names:
                 return self.block_names.index(layer)
-            raise ValueError(
-                f"layer={layer!r} is not a block of {self.name!r}; its blocks are {self.block_names}."
-            )
+            raise ValueError(f"layer={layer!r} is not a block of {self.name!r}; its blocks are {self.block_names}.")
         if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool) and -n <= layer < n:
             return int(layer) % n
         raise ValueError(
@@ -212,17 +323,12 @@ class Backbone:
             f"(0..{n - 1}, negative counts from the top): {self.block_names}."
         )
 
-    def tokenize(self, texts):
-        """Texts -> the text network's input features (a dict of tensors)."""
-        return self.net.tokenize(texts)
-
-    def prepare_images(self, images):
-        """RGB PIL images -> uint8 batch tensor (normalised later, on the device)."""
-        torch = require("torch")
-        return torch.stack([self.preprocess.to_uint8_tensor(im) for im in images])
+    def prepare(self, items):
+        """Loaded samples -> a batch for the first block (on the CPU)."""
+        return self.modality.prepare(items, self)
 
     def embed(self, batch, layer=None, pooled=True):
-        """Features of a prepared batch as a float32 ndarray.
+        """Features of a prepared batch as float32 ndarrays.
 
         Pooled (n, dim) by default; with ``pooled=False`` the raw output of
         block ``layer``: (n, c, h, w) for CNNs, and for text a list of
@@ -231,36 +337,18 @@ class Backbone:
         torch = require("torch")
         with self._lock, torch.inference_mode():
             self.net.eval()
-            if self.modality == "image":
-                x = batch.to(self.device, non_blocking=True)
-                x = self.preprocess.normalize(x)
-                if self.device == "cpu":
-                    # NHWC convolutions are ~25% faster on CPU for these nets.
-                    x = x.contiguous(memory_format=torch.channels_last)
-                out = self.net(x, layer=layer) if pooled else self.net.run_blocks(x, 0, layer)
-            else:
-                feats = {k: v.to(self.device) if hasattr(v, "to") else v for k, v in batch.items()}
-                if not pooled:
-                    # Token-level states, each row cut to its real tokens.
-                    states = self.net.hidden_states(feats, self.layer_index(layer)).float()
-                    mask = feats["attention_mask"].bool()
-                    self.n_forwarded += states.shape[0]
-                    return [states[i][mask[i]].cpu().numpy() for i in range(states.shape[0])]
-                out = self.net(feats)
-            self.n_forwarded += out.shape[0]
+            x = self.modality.to_device(batch, self)
+            out = self.net(x, layer=layer) if pooled else self.net.block_output(x, self.layer_index(layer))
+            self.n_forwarded += len(out)
+            if isinstance(out, list):
+                return [o.float().cpu().numpy() for o in out]
             return out.float().contiguous().cpu().numpy()
 
     def output_dim(self, layer=None):
         """Dimension of the pooled features at ``layer`` (one dummy forward)."""
         idx = self.layer_index(layer)
         if idx not in self._dims:
-            if self.modality == "text":
-                self._dims[idx] = int(self.net.dim)
-            else:
-                torch = require("torch")
-                size = self.preprocess.crop_size
-                dummy = torch.zeros(1, 3, size, size, dtype=torch.uint8)
-                before = self.n_forwarded
-                self._dims[idx] = int(self.embed(dummy, layer=idx).shape[1])
-                self.n_forwarded = before
+            before = self.n_forwarded
+            self._dims[idx] = int(self.embed(self.modality.dummy_batch(self), layer=idx).shape[1])
+            self.n_forwarded = before
         return self._dims[idx]

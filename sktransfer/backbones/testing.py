@@ -1,32 +1,154 @@
-"""Tiny deterministic backbones for tests and examples.
+"""Tiny deterministic backbones for tests and examples (the "testing" family).
 
 ``"sktransfer/tiny-text"`` and ``"sktransfer/tiny-cnn"`` are random networks
 with a fixed seed, small enough to run scikit-learn's estimator checks in
 seconds. They carry no pretrained knowledge: never use them for real work.
 """
 
+import functools
+import os
+
 from .._deps import require
-from .base import Backbone, ImagePreprocess
+from ..modalities.image import ImagePreprocess
+from ._nets import BlockNet, GlobalPool, TextTransferNet
+from .base import Backbone, Family, ModelFacts, load_state, read_state_dict
+
+torch = require("torch", "sktransfer's test networks")
+nn = torch.nn
 
 TINY_TEXT = "sktransfer/tiny-text"
 TINY_CNN = "sktransfer/tiny-cnn"
 
 
-def build_tiny_text(weights="DEFAULT", device="cpu"):
-    m = require("sktransfer.backbones._modules")
-    net = m.TinyTextNet(seed=0 if weights is not None else 1).to(device).eval()
-    return Backbone(name=TINY_TEXT, family="testing", modality="text", net=net,
-                    block_names=["embed", "proj"], device=device)
+class TinyTextNet(nn.Module):
+    """A tiny deterministic text network for tests: hashed bytes -> 2 blocks."""
+
+    def __init__(self, vocab=257, dim=8, seed=0):
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed)
+        self.embed = nn.EmbeddingBag(vocab, 16, mode="mean")
+        self.proj = nn.Linear(16, dim)
+        with torch.no_grad():
+            self.embed.weight.copy_(torch.randn(vocab, 16, generator=gen))
+            self.proj.weight.copy_(torch.randn(dim, 16, generator=gen) / 4)
+            self.proj.bias.zero_()
+        self.blocks = nn.ModuleList([self.embed, self.proj])
+        self.dim = dim
+
+    def tokenize(self, texts):
+        ids, offsets = [], []
+        for text in texts:
+            offsets.append(len(ids))
+            ids.extend(text.encode("utf-8")[:256] or b"\0")
+        return {"input_ids": torch.tensor(ids, dtype=torch.long), "offsets": torch.tensor(offsets, dtype=torch.long)}
+
+    def forward(self, features, layer=None):
+        x = self.embed(features["input_ids"], features["offsets"])
+        return torch.tanh(self.proj(x))
+
+    def can_start_at(self, block):
+        return False
+
+    def transfer_net(self, start, head, n_trainable, **options):
+        return TextTransferNet(self, head, n_trainable)
 
 
-def build_tiny_cnn(weights="DEFAULT", device="cpu"):
+def tiny_cnn(seed=0):
+    """A tiny deterministic CNN for tests, cut into stem, 2 stages."""
+    gen = torch.Generator().manual_seed(seed)
+    blocks = [
+        nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU()),
+        nn.Sequential(nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU()),
+        nn.Sequential(nn.Conv2d(16, 32, 3, stride=1, padding=1), nn.BatchNorm2d(32), nn.ReLU()),
+    ]
+    net = BlockNet(blocks, GlobalPool())
+    with torch.no_grad():
+        for block in net.blocks:
+            conv = block[0]
+            fan_in = conv.in_channels * 9
+            conv.weight.copy_(torch.randn(conv.weight.shape, generator=gen) * (2.0 / fan_in) ** 0.5)
+            conv.bias.zero_()
+    return net
+
+
+def _bad_weights(name, weights, files):
+    more = ", or a state-dict file saved from it" if files else ""
+    return ValueError(
+        f"weights={weights!r} for the test network {name!r} must be 'DEFAULT' (seed 0) or None (seed 1){more}."
+    )
+
+
+def build_tiny_text(name=TINY_TEXT, *, weights="DEFAULT", device="cpu"):
+    if weights not in ("DEFAULT", None):
+        raise _bad_weights(name, weights, files=False)
+    net = TinyTextNet(seed=0 if weights is not None else 1).to(device).eval()
+    return Backbone(name=name, family="testing", modality="text", net=net, block_names=["embed", "proj"], device=device)
+
+
+def build_tiny_cnn(name=TINY_CNN, *, weights="DEFAULT", device="cpu"):
     """``weights``: "DEFAULT" (seed 0), None (seed 1), or a saved state dict of the net."""
-    torch = require("torch")
-    m = require("sktransfer.backbones._modules")
-    net = m.tiny_cnn(seed=1 if weights is None else 0)
+    net = tiny_cnn(seed=1 if weights is None else 0)
     if weights not in (None, "DEFAULT"):
-        net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        if not (isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights)):
+            raise _bad_weights(name, weights, files=True)
+        load_state(net, read_state_dict(weights, name), f"weights file {str(weights)!r}", repr(name))
     net = net.to(device).eval()
-    return Backbone(name=TINY_CNN, family="testing", modality="image", net=net,
-                    block_names=["stem", "stage1", "stage2"], weights_tag=None if weights is None else str(weights),
-                    preprocess=ImagePreprocess(20, 16, (0.5,) * 3, (0.25,) * 3), device=device)
+    return Backbone(
+        name=name,
+        family="testing",
+        modality="image",
+        net=net,
+        block_names=["stem", "stage1", "stage2"],
+        weights_tag=None if weights is None else str(weights),
+        preprocess=ImagePreprocess(20, 16, (0.5,) * 3, (0.25,) * 3),
+        device=device,
+    )
+
+
+_BUILDERS = {TINY_TEXT: build_tiny_text, TINY_CNN: build_tiny_cnn}
+
+
+class TestingFamily(Family):
+    """The tiny test networks: facts measured on the networks themselves (they are tiny)."""
+
+    name = "testing"
+    test_only = True
+
+    def resolves(self, name):
+        return name in _BUILDERS
+
+    def listed_names(self):
+        return tuple(_BUILDERS)
+
+    def modality_of(self, name):
+        return "text" if name == TINY_TEXT else "image"
+
+    def build(self, name, *, weights="DEFAULT", device="cpu"):
+        return _BUILDERS[name](name, weights=weights, device=device)
+
+    @functools.lru_cache(maxsize=None)  # noqa: B019 - one family object per process
+    def facts(self, name):
+        return measured_facts(self.build(name))
+
+    def available_offline(self, name):
+        return True
+
+
+def measured_facts(backbone, **overrides):
+    """Facts read off a built test network."""
+    facts = ModelFacts(
+        backbone.name,
+        backbone.modality.name,
+        family=backbone.family,
+        params=sum(p.numel() for p in backbone.net.parameters()),
+        input_size=getattr(backbone.preprocess, "crop_size", None),
+        output_dim=backbone.output_dim(),
+        n_blocks=backbone.n_blocks,
+        pretraining_data="none (random weights)",
+        licence="BSD-3-Clause",
+        source="test",
+    )
+    return facts.replace(**overrides)
+
+
+FAMILY = TestingFamily()

@@ -1,6 +1,8 @@
 """Domain losses while fine-tuning: skada.deep's losses around our transfer networks.
 
-Imported lazily (torch, skorch and skada.deep at the top). What comes from
+Imported lazily (torch, skorch and skada.deep at the top) by the trainer when
+a ``domain_loss`` is set; :mod:`sktransfer.finetune._domain` holds the
+torch-free checks. What comes from
 skada.deep: the criterion that adds a weighted domain loss to the task loss
 (``DomainAwareCriterion``), the losses themselves (``DANNLoss``,
 ``DeepCoralLoss``, ``DANLoss``, ``MCCLoss``), the gradient reversal layer, and the sampler
@@ -14,14 +16,18 @@ our inputs (texts, images, cached features or cached token states).
 import math
 
 import numpy as np
-import torch
-from skada.deep import DANLoss, DANNLoss, DeepCoralLoss, MCCLoss
-from skada.deep.base import BaseDALoss, DomainAwareCriterion, DomainBalancedSampler
-from skada.deep.modules import GradientReversalLayer
-from skorch.callbacks import Callback
-from torch import nn
 
-from ._torch_finetune import TransferNetClassifier, TransferNetRegressor
+from .._deps import require
+from ._torch import TransferNetClassifier, TransferNetRegressor
+
+torch = require("torch", "domain adaptation")
+require("skada", purpose="domain adaptation while fine-tuning (domain_loss=...)")
+from skada.deep import DANLoss, DANNLoss, DeepCoralLoss, MCCLoss  # noqa: E402
+from skada.deep.base import BaseDALoss, DomainAwareCriterion, DomainBalancedSampler  # noqa: E402
+from skada.deep.modules import GradientReversalLayer  # noqa: E402
+from skorch.callbacks import Callback  # noqa: E402
+
+nn = torch.nn
 
 _LOSSES = {"dann": DANNLoss, "deepcoral": DeepCoralLoss, "dan": DANLoss, "mcc": MCCLoss}
 
@@ -71,8 +77,8 @@ class DomainAdaptNet(nn.Module):
     def head(self):
         return self.net.head
 
-    def set_frozen(self, n_frozen):
-        self.net.set_frozen(n_frozen)
+    def set_trainable(self, n_trainable):
+        self.net.set_trainable(n_trainable)
 
     def _net(self, X, features):
         if X is None:
@@ -142,19 +148,6 @@ class DomainDataset(torch.utils.data.Dataset):
     def __getitem__(self, i):
         x, _ = self.inner[i]
         return {"X": x, "sample_domain": self.sample_domain[i]}, self.y[i]
-
-
-class ArrayDataset(torch.utils.data.Dataset):
-    """Rows of a feature array (cached features of the frozen blocks)."""
-
-    def __init__(self, X):
-        self.X = X
-
-    def __len__(self):
-        return len(self.X)
-
-    def __getitem__(self, i):
-        return self.X[i], 0
 
 
 class DomainCollate:
@@ -275,3 +268,17 @@ class DomainNetClassifier(_DomainLossMixin, TransferNetClassifier):
 
 class DomainNetRegressor(_DomainLossMixin, TransferNetRegressor):
     pass
+
+
+def wrap(module, base_criterion, domain_loss, weight, n_features, classifier):
+    """The module, criterion and extra net arguments that add ``domain_loss`` to the task loss.
+
+    ``base_criterion`` is the task loss instance (built with the user's
+    ``criterion__*`` parameters); skada's criterion wraps it.
+    """
+    classifier_net = DomainClassifier(n_features) if "dann" in domain_loss.split("+") else None
+    extra = {}
+    if classifier:
+        # skorch infers softmax from a CrossEntropyLoss criterion only.
+        extra["predict_nonlinearity"] = softmax
+    return DomainAdaptNet(module, classifier_net), make_criterion(domain_loss, weight, base_criterion), extra

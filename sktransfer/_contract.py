@@ -1,0 +1,178 @@
+"""The estimator contract every sktransfer estimator shares, written once.
+
+- Parameters common to every estimator, in scikit-learn's constraint language
+  (``_parameter_constraints``), and the constraints scikit-learn lacks
+  (integers that are not bools, device names).
+- X through the estimator's modality, ``n_features_in_`` /
+  ``feature_names_in_`` at fit and the same columns at predict/transform.
+- One message for X and y (or any per-row array) of different lengths.
+- The model's modality against the estimator's, and the input tags.
+"""
+
+import numbers
+import os
+import re
+
+from sklearn.utils._param_validation import HasMethods, Interval
+
+from .modalities import get_modality
+
+__all__ = ["COMMON_CONSTRAINTS", "Constraint", "IntInterval", "check_length", "check_model", "check_rows", "input_attributes"]
+
+
+class IntInterval(Interval):
+    """An integer interval that, unlike scikit-learn's, refuses bools (``True`` is not ``1`` block)."""
+
+    def __init__(self, left, right, *, closed):
+        super().__init__(numbers.Integral, left, right, closed=closed)
+
+    def is_satisfied_by(self, val):
+        return not isinstance(val, bool) and super().is_satisfied_by(val)
+
+
+class Constraint(HasMethods):
+    """Base of our own constraints: scikit-learn's validation takes only instances of its own classes.
+
+    Subclasses define ``is_satisfied_by`` and ``__str__`` (which the
+    ``InvalidParameterError`` message shows).
+    """
+
+    def __init__(self):
+        super().__init__([])
+
+
+class Device(Constraint):
+    """``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"`` (availability is checked at fit)."""
+
+    def is_satisfied_by(self, val):
+        return isinstance(val, str) and re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", val) is not None
+
+    def __str__(self):
+        return "a str among {'auto', 'cpu', 'cuda', 'cuda:N', 'mps'}"
+
+
+class NonEmptyPath(Constraint):
+    """A non-empty str or os.PathLike."""
+
+    def is_satisfied_by(self, val):
+        return isinstance(val, (str, os.PathLike)) and bool(os.fspath(val))
+
+    def __str__(self):
+        return "a non-empty str or os.PathLike"
+
+
+class CacheFolder(Constraint):
+    """A folder path for the disk cache: non-empty, and not an existing file."""
+
+    def is_satisfied_by(self, val):
+        return NonEmptyPath().is_satisfied_by(val) and not os.path.isfile(val)
+
+    def __str__(self):
+        return "a folder path (str or os.PathLike) that is not an existing file"
+
+
+#: Parameters every encoder and fine-tuner has; each class spreads this dict
+#: into its own ``_parameter_constraints``.
+COMMON_CONSTRAINTS = {
+    "model": [NonEmptyPath()],
+    "weights": [str, os.PathLike, None],
+    "batch_size": [IntInterval(1, None, closed="left")],
+    "device": [Device()],
+    "cache": ["boolean", CacheFolder()],
+    "verbose": ["verbose"],
+}
+
+
+def check_model(estimator):
+    """The estimator's model must be of the estimator's modality (a clear error otherwise)."""
+    from .backbones import model_modality
+    from .modalities import estimator_class
+
+    have = model_modality(estimator.model)
+    want = get_modality(estimator._modality).name
+    if have != want:
+
+        def article(word):
+            return f"an {word}" if word[0] in "aeiou" else f"a {word}"
+
+        try:
+            other = f" Use {estimator_class(have, estimator._role).__name__} for it."
+        except ValueError:
+            other = ""
+        raise ValueError(
+            f"model={estimator.model!r} is {article(have)} model; {type(estimator).__name__} needs "
+            f"{article(want)} model.{other}"
+        )
+
+
+def check_rows(estimator, X, *, reset):
+    """X validated by the estimator's modality; at predict (``reset=False``) its columns checked against fit."""
+    name = type(estimator).__name__
+    rows = get_modality(estimator._modality).check_X(X, name)
+    if reset:
+        return rows
+    if rows.n_features != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {rows.n_features} features, but {name} is expecting {estimator.n_features_in_} features as input."
+        )
+    fitted = getattr(estimator, "feature_names_in_", None)
+    if fitted is not None and rows.feature_names is not None and list(rows.feature_names) != list(fitted):
+        raise ValueError(
+            f"{name} was fitted on column(s) {list(fitted)} but got column(s) {list(rows.feature_names)}; "
+            "the feature names should match those that were passed during fit."
+        )
+    return rows
+
+
+def input_attributes(rows):
+    """``n_features_in_`` and ``feature_names_in_`` (None: no names) that fit records from X."""
+    return {"n_features_in_": rows.n_features, "feature_names_in_": rows.feature_names}
+
+
+def set_attributes(estimator, attributes):
+    """Set fitted attributes together; a None ``feature_names_in_`` removes one left by an earlier fit."""
+    for key, value in attributes.items():
+        if value is None and key == "feature_names_in_":
+            estimator.__dict__.pop(key, None)
+        else:
+            setattr(estimator, key, value)
+
+
+def check_length(estimator, n_rows, values, what="y", unit="entries"):
+    """One message for a per-row array whose length is not X's."""
+    from sklearn.utils.validation import _num_samples
+
+    try:
+        n = _num_samples(values)
+    except TypeError:
+        raise ValueError(f"{type(estimator).__name__}: {what} must be an array-like with one entry per row of X.") from None
+    if n != n_rows:
+        raise ValueError(
+            f"{type(estimator).__name__}: X has {n_rows} rows but {what} has {n} {unit}; they must have the same length."
+        )
+
+
+def apply_input_tags(tags, modality):
+    """Set scikit-learn's input tags to what ``modality`` declares."""
+    for key, value in get_modality(modality).input_tags.items():
+        setattr(tags.input_tags, key, value)
+    return tags
+
+
+def feature_names_out(estimator, input_features, n_out):
+    """``"<column>_<i>"`` output names (``"<class name lowercased>_<i>"`` for unnamed input)."""
+    import numpy as np
+
+    fitted = getattr(estimator, "feature_names_in_", None)
+    if input_features is not None:
+        input_features = [str(f) for f in input_features]
+        expected = list(fitted) if fitted is not None else None
+        if len(input_features) != estimator.n_features_in_ or (expected is not None and input_features != expected):
+            which = "the one fitted column" if estimator.n_features_in_ == 1 else "the fitted columns"
+            raise ValueError(f"input_features should be {which} {expected or ''}, got {input_features}.")
+        prefix = input_features[0] if estimator.n_features_in_ == 1 else type(estimator).__name__.lower()
+    elif fitted is not None and len(fitted) == 1:
+        prefix = str(fitted[0])
+    else:
+        prefix = type(estimator).__name__.lower()
+    return np.asarray([f"{prefix}_{i}" for i in range(n_out)], dtype=object)

@@ -1,0 +1,152 @@
+"""torch modules, datasets and skorch callbacks of the fine-tuners.
+
+Imported lazily (torch and skorch at the top); everything is at module level
+so fitted estimators pickle.
+"""
+
+import contextlib
+import math
+
+from .._deps import require
+from ._plan import trainable_at_epoch
+
+torch = require("torch", "fine-tuning")
+skorch = require("skorch", "fine-tuning")
+nn = torch.nn
+
+
+class Head(nn.Module):
+    """The new task head: standardised input, then linear or one hidden layer.
+
+    The input goes through ``BatchNorm1d(affine=False)``, as in MAE's linear
+    probe: pooled features come at very different scales (unit-norm sentence
+    embeddings, post-ReLU CNN channels), and standardising them lets one
+    learning rate train every head quickly.
+    """
+
+    def __init__(self, in_dim, out_dim, hidden=None, dropout=0.0):
+        super().__init__()
+        self.norm = nn.BatchNorm1d(in_dim, affine=False)
+        layers = [nn.Dropout(dropout)] if dropout else []
+        if hidden:
+            layers += [nn.Linear(in_dim, hidden), nn.GELU()]
+            layers += [nn.Dropout(dropout)] if dropout else []
+            in_dim = hidden
+        layers.append(nn.Linear(in_dim, out_dim))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x):
+        if self.training and x.shape[0] == 1:
+            # A last batch of one sample has no batch statistics.
+            x = nn.functional.batch_norm(x, self.norm.running_mean, self.norm.running_var,
+                                         training=False, eps=self.norm.eps)
+        else:
+            x = self.norm(x)
+        return self.layers(x)
+
+
+class WarmupCosine(skorch.callbacks.Callback):
+    """Linear warm-up then cosine decay to 0, stepped every batch.
+
+    Each parameter group keeps its own base learning rate, so layer-wise
+    learning rates decay together.
+    """
+
+    def __init__(self, warmup_fraction=0.1):
+        self.warmup_fraction = warmup_fraction
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self.step_ = 0
+        self.total_ = None
+        self.base_lrs_ = [g["lr"] for g in net.optimizer_.param_groups]
+
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        if self.total_ is None:
+            # The loader's own length: a domain-balanced loader's epoch is
+            # not len(dataset) / batch_size steps.
+            per_epoch = max(1, len(net.get_iterator(dataset_train, training=True)))
+            self.total_ = per_epoch * net.max_epochs
+            self.warmup_ = max(1, int(self.warmup_fraction * self.total_)) if self.warmup_fraction else 0
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if not training:
+            return
+        step = self.step_
+        if self.warmup_ and step < self.warmup_:
+            factor = (step + 1) / self.warmup_
+        else:
+            progress = (step - self.warmup_) / max(1, self.total_ - self.warmup_)
+            factor = 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+        for group, base in zip(net.optimizer_.param_groups, self.base_lrs_):
+            group["lr"] = base * factor
+        self.step_ += 1
+
+
+class GradualUnfreezing(skorch.callbacks.Callback):
+    """Make one more block trainable every ``every`` epochs."""
+
+    def __init__(self, first, last, every):
+        self.first = first
+        self.last = last
+        self.every = every
+
+    def on_epoch_begin(self, net, **kwargs):
+        net.module_.set_trainable(trainable_at_epoch(self.first, self.last, self.every, len(net.history)))
+
+
+class _AmpMixin:
+    """Mixed precision (bfloat16 autocast) and pinned memory on CUDA."""
+
+    def _autocast(self):
+        if self.amp_ and str(self.device).startswith("cuda"):
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def infer(self, x, **fit_params):
+        with self._autocast():
+            out = super().infer(x, **fit_params)
+        if isinstance(out, tuple):
+            # A domain-adaptation module's (y_pred, domain_pred, features, ...).
+            return tuple(o.float() if torch.is_tensor(o) and o.is_floating_point() else o for o in out)
+        return out.float()
+
+
+class TransferNetClassifier(_AmpMixin, skorch.NeuralNetClassifier):
+    amp_ = False
+
+
+class TransferNetRegressor(_AmpMixin, skorch.NeuralNetRegressor):
+    amp_ = False
+
+
+class SampleDataset(torch.utils.data.Dataset):
+    """Raw samples, each loaded and transformed per item, with optional targets."""
+
+    def __init__(self, samples, transform, y=None):
+        self.samples = samples
+        self.transform = transform
+        self.y = y
+
+    def __len__(self):
+        return len(self.samples)
+
+    def __getitem__(self, i):
+        return self.transform(self.samples[i].load()), self.y[i] if self.y is not None else 0
+
+
+class ArrayDataset(torch.utils.data.Dataset):
+    """Rows of an array (cached features or ragged token states), with optional targets."""
+
+    def __init__(self, X, y=None):
+        self.X = X
+        self.y = y
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, i):
+        return self.X[i], self.y[i] if self.y is not None else 0
+
+
+def silent(*args, **kwargs):
+    """A picklable sink for skorch messages we do not print."""

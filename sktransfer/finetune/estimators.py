@@ -1,0 +1,234 @@
+"""The public fine-tuning estimators: modality, signature and documentation; the work is in ``_base``."""
+
+from . import _params
+from ._base import _Classifier, _Regressor
+
+__all__ = ["ImageClassifier", "ImageRegressor", "TextClassifier", "TextRegressor"]
+
+
+class ImageClassifier(_Classifier):
+    """Fine-tune a pretrained image network to classify images.
+
+    X takes what :class:`~sktransfer.ImageEncoder` takes (paths, PIL images,
+    uint8 arrays). Training images are augmented (``augment``); evaluation
+    uses the weights' own preprocessing. y holds labels of any type, or a
+    2-D binary indicator matrix for multi-label.
+
+    {parameters}
+
+    {attributes}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktransfer import ImageClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.integers(0, 255, (40, 20, 20), dtype=np.uint8)
+    >>> y = np.array(["cat", "dog"] * 20)
+    >>> clf = ImageClassifier(model="sktransfer/tiny-cnn", n_trainable_blocks=1, augment=False,
+    ...                       max_epochs=2, random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:3]).shape, clf.cached_blocks_
+    ((3, 2), 2)
+    """
+
+    _modality = "image"
+    _parameter_constraints = {**_Classifier._parameter_constraints, **_params.IMAGE_CONSTRAINTS}
+
+    def __init__(self, model="efficientnet_lite0", *, weights="DEFAULT", n_trainable_blocks=0, head_init="probe",
+                 augment=True, freeze_batchnorm="auto", class_weight=None, max_epochs="auto", lr=3e-3,
+                 batch_size=32, optimizer="adamw", backbone_lr_scale="auto", layer_decay=0.8, warmup_fraction=0.1,
+                 unfreeze_every=None, early_stopping="auto", patience=3, validation_fraction=0.1,
+                 train_split="auto", callbacks=None, domain_loss=None, domain_loss_weight=1.0, cache=True,
+                 device="auto", random_state=None, verbose=False, **kwargs):
+        self.model = model
+        self.weights = weights
+        self.n_trainable_blocks = n_trainable_blocks
+        self.head_init = head_init
+        self.augment = augment
+        self.freeze_batchnorm = freeze_batchnorm
+        self.class_weight = class_weight
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.backbone_lr_scale = backbone_lr_scale
+        self.layer_decay = layer_decay
+        self.warmup_fraction = warmup_fraction
+        self.unfreeze_every = unfreeze_every
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.train_split = train_split
+        self.callbacks = callbacks
+        self.domain_loss = domain_loss
+        self.domain_loss_weight = domain_loss_weight
+        self.cache = cache
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.__dict__.update(kwargs)
+
+
+class ImageRegressor(_Regressor):
+    """Fine-tune a pretrained image network to predict numbers (one or several outputs).
+
+    X takes what :class:`~sktransfer.ImageEncoder` takes. y is standardised
+    inside; predictions are on its original scale.
+
+    {parameters}
+
+    {attributes}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktransfer import ImageRegressor
+    >>> X = np.random.default_rng(0).integers(0, 255, (30, 20, 20), dtype=np.uint8)
+    >>> reg = ImageRegressor(model="sktransfer/tiny-cnn", max_epochs=2, random_state=0)
+    >>> reg.fit(X, X.mean(axis=(1, 2))).predict(X[:2]).shape
+    (2,)
+    """
+
+    _modality = "image"
+    _parameter_constraints = {**_Regressor._parameter_constraints, **_params.IMAGE_CONSTRAINTS}
+
+    def __init__(self, model="efficientnet_lite0", *, weights="DEFAULT", n_trainable_blocks=0, head_init="probe",
+                 augment=True, freeze_batchnorm="auto", max_epochs="auto", lr=3e-3, batch_size=32,
+                 optimizer="adamw", backbone_lr_scale="auto", layer_decay=0.8, warmup_fraction=0.1,
+                 unfreeze_every=None, early_stopping="auto", patience=3, validation_fraction=0.1,
+                 train_split="auto", callbacks=None, domain_loss=None, domain_loss_weight=1.0, cache=True,
+                 device="auto", random_state=None, verbose=False, **kwargs):
+        self.model = model
+        self.weights = weights
+        self.n_trainable_blocks = n_trainable_blocks
+        self.head_init = head_init
+        self.augment = augment
+        self.freeze_batchnorm = freeze_batchnorm
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.backbone_lr_scale = backbone_lr_scale
+        self.layer_decay = layer_decay
+        self.warmup_fraction = warmup_fraction
+        self.unfreeze_every = unfreeze_every
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.train_split = train_split
+        self.callbacks = callbacks
+        self.domain_loss = domain_loss
+        self.domain_loss_weight = domain_loss_weight
+        self.cache = cache
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.__dict__.update(kwargs)
+
+
+class TextClassifier(_Classifier):
+    """Fine-tune a pretrained sentence-transformers model to classify texts.
+
+    X takes what :class:`~sktransfer.TextEncoder` takes. Texts are tokenised
+    per batch with dynamic padding and the model's truncation length. y holds
+    labels of any type, or a 2-D binary indicator matrix for multi-label.
+
+    {parameters}
+
+    {attributes}
+
+    Examples
+    --------
+    >>> from sktransfer import TextClassifier
+    >>> X = ["loved it", "hated it", "great film", "awful film"] * 5
+    >>> y = ["pos", "neg", "pos", "neg"] * 5
+    >>> clf = TextClassifier(model="sktransfer/tiny-text", max_epochs=2, random_state=0).fit(X, y)
+    >>> clf.classes_.tolist(), clf.predict(["loved it"]).shape
+    (['neg', 'pos'], (1,))
+    """
+
+    _modality = "text"
+
+    def __init__(self, model="all-MiniLM-L6-v2", *, weights="DEFAULT", n_trainable_blocks=0, head_init="probe",
+                 class_weight=None, max_epochs="auto", lr=3e-3, batch_size=32, optimizer="adamw",
+                 backbone_lr_scale="auto", layer_decay=0.8, warmup_fraction=0.1, unfreeze_every=None,
+                 early_stopping="auto", patience=3, validation_fraction=0.1, train_split="auto", callbacks=None,
+                 domain_loss=None, domain_loss_weight=1.0, cache=True, device="auto", random_state=None,
+                 verbose=False, **kwargs):
+        self.model = model
+        self.weights = weights
+        self.n_trainable_blocks = n_trainable_blocks
+        self.head_init = head_init
+        self.class_weight = class_weight
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.backbone_lr_scale = backbone_lr_scale
+        self.layer_decay = layer_decay
+        self.warmup_fraction = warmup_fraction
+        self.unfreeze_every = unfreeze_every
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.train_split = train_split
+        self.callbacks = callbacks
+        self.domain_loss = domain_loss
+        self.domain_loss_weight = domain_loss_weight
+        self.cache = cache
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.__dict__.update(kwargs)
+
+
+class TextRegressor(_Regressor):
+    """Fine-tune a pretrained sentence-transformers model to predict numbers (one or several outputs).
+
+    X takes what :class:`~sktransfer.TextEncoder` takes. y is standardised
+    inside; predictions are on its original scale.
+
+    {parameters}
+
+    {attributes}
+
+    Examples
+    --------
+    >>> from sktransfer import TextRegressor
+    >>> X = ["one", "two two", "three three three"] * 5
+    >>> reg = TextRegressor(model="sktransfer/tiny-text", max_epochs=2, random_state=0)
+    >>> reg.fit(X, [len(t) for t in X]).predict(["two two"]).shape
+    (1,)
+    """
+
+    _modality = "text"
+
+    def __init__(self, model="all-MiniLM-L6-v2", *, weights="DEFAULT", n_trainable_blocks=0, head_init="probe",
+                 max_epochs="auto", lr=3e-3, batch_size=32, optimizer="adamw", backbone_lr_scale="auto",
+                 layer_decay=0.8, warmup_fraction=0.1, unfreeze_every=None, early_stopping="auto", patience=3,
+                 validation_fraction=0.1, train_split="auto", callbacks=None, domain_loss=None,
+                 domain_loss_weight=1.0, cache=True, device="auto", random_state=None, verbose=False, **kwargs):
+        self.model = model
+        self.weights = weights
+        self.n_trainable_blocks = n_trainable_blocks
+        self.head_init = head_init
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.backbone_lr_scale = backbone_lr_scale
+        self.layer_decay = layer_decay
+        self.warmup_fraction = warmup_fraction
+        self.unfreeze_every = unfreeze_every
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.train_split = train_split
+        self.callbacks = callbacks
+        self.domain_loss = domain_loss
+        self.domain_loss_weight = domain_loss_weight
+        self.cache = cache
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.__dict__.update(kwargs)
