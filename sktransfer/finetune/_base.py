@@ -1,7 +1,7 @@
 """The fine-tuners' shared fit and predict; classifier and regressor as hooks (as skorch's nets).
 
-``fit`` validates the parameters, y, the domain rows and X (in that order:
-y's own problems are the clearest), encodes the target (the subclass hook),
+``fit`` validates the parameters, then X and the length of y, the domain
+rows and y's values, encodes the target (the subclass hook),
 plans the fit (:mod:`._plan`, torch-free), lets the trainer train
 (:mod:`._trainer`), then sets every fitted attribute at once.
 """
@@ -106,10 +106,10 @@ class _FineTuner(BaseEstimator):
             raise ValueError(f"{name} requires y to be passed, but the target y is None.")
         if np.iscomplexobj(np.asarray(y)):
             raise ValueError(f"{name}: Complex data not supported in y.")
+        rows = _contract.check_rows(self, X, reset=True)
+        _contract.check_length(self, len(rows), y)
         target = _domain.target_rows(name, X, y, sample_domain, self.domain_loss, classifier)
         encoded = self._encode_target(y, target)
-        rows = _contract.check_rows(self, X, reset=True)
-        _contract.check_length(self, len(rows), encoded.y)
         if target is not None and self.domain_loss is None:
             # Source-only (skada's SourceOnly): without a domain loss the
             # target rows teach nothing.
@@ -181,10 +181,22 @@ def _bad_rows(values):
     return np.zeros(0, dtype=int)
 
 
+def _numbers(values):
+    try:
+        np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _value(v):
+    return repr(v.item() if isinstance(v, np.generic) else v)
+
+
 def _raise_bad_rows(name, values, bad, what):
     raise ValueError(
         f"{name}: y has {what} in {len(bad)} row(s): "
-        + list_rows(bad.tolist(), None, lambda p: repr(values[p]))
+        + list_rows(bad.tolist(), None, lambda p: _value(values[p]))
         + ". Drop those rows or fill them first; nothing is dropped silently."
     )
 
@@ -282,21 +294,27 @@ class _Regressor(RegressorMixin, _FineTuner):
         try:
             y_all = y_raw.astype(np.float64)
         except (TypeError, ValueError):
-            raise ValueError(f"{name}: y must hold numbers; got dtype {y_raw.dtype} (e.g. {y_raw.flat[0]!r}).") from None
+            rows = y_raw.reshape(len(y_raw), -1) if y_raw.ndim else y_raw.reshape(1, 1)
+            bad = [i for i, row in enumerate(rows) if not _numbers(row)]
+            raise ValueError(
+                f"{name}: y must hold numbers; found other values (dtype {y_raw.dtype}) in {len(bad)} row(s): "
+                + list_rows(bad, None, lambda p: _value(y_raw[p]))
+                + "."
+            ) from None
         y_arr = y_all if target is None else y_all[~target]
         if y_arr.ndim not in (1, 2):
             raise ValueError(f"{name}: y must be finite numbers of shape (n,) or (n, n_outputs); got shape {y_arr.shape}.")
         bad = np.flatnonzero(~np.isfinite(y_arr.reshape(len(y_arr), -1)).all(axis=1))
         if len(bad):
             positions = bad if target is None else np.flatnonzero(~target)[bad]
-            rows = list_rows(positions.tolist(), None, lambda p: repr(y_raw[p]))
+            rows = list_rows(positions.tolist(), None, lambda p: _value(y_raw[p]))
             raise ValueError(f"{name}: y must be finite numbers; found NaN or inf in {len(bad)} row(s): {rows}.")
         y2 = y_arr.reshape(len(y_arr), -1)
         with np.errstate(over="ignore", invalid="ignore"):
             scaler = StandardScaler().fit(y2)
-        if not (np.isfinite(scaler.mean_).all() and np.isfinite(scaler.scale_).all()):
-            raise ValueError(f"{name}: y is too large to standardise (its spread overflows float64); rescale it first.")
-        y_fit = scaler.transform(y2).astype(np.float32)
+            y_fit = scaler.transform(y2).astype(np.float32)
+        if not (np.isfinite(scaler.var_).all() and np.isfinite(y_fit).all()):
+            raise ValueError(f"{name}: y is too large to standardise (its variance overflows float64); rescale it first.")
         if target is not None:
             y_full = np.full((len(y_all), y2.shape[1]), np.nan, dtype=np.float32)
             y_full[~target] = y_fit

@@ -253,4 +253,17 @@ def check_extra_params(estimator):
     if unknown:
         raise ValueError(f"module__ parameters configure the new head: hidden, dropout; got {unknown}.")
     validate_parameter_constraints(HEAD_CONSTRAINTS, head, caller_name=name)
+    _check_callbacks(name, estimator.callbacks)
     return extra
+
+
+def _check_callbacks(name, callbacks):
+    from skorch.callbacks import Callback
+
+    for i, cb in enumerate(callbacks or []):
+        item = cb[1] if isinstance(cb, tuple) and len(cb) == 2 and isinstance(cb[0], str) else cb
+        if not isinstance(item, Callback):
+            raise ValueError(
+                f"{name}: callbacks[{i}] is {cb!r}; each callback must be a skorch Callback instance or a "
+                "(name, Callback) pair."
+            )

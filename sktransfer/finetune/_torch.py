@@ -94,6 +94,21 @@ class GradualUnfreezing(skorch.callbacks.Callback):
         net.module_.set_trainable(trainable_at_epoch(self.first, self.last, self.every, len(net.history)))
 
 
+class FiniteLoss(skorch.callbacks.Callback):
+    """Stop with a clear error when the training loss stops being a number (a learning rate too high)."""
+
+    def __init__(self, estimator="the fine-tuner"):
+        self.estimator = estimator
+
+    def on_epoch_end(self, net, **kwargs):
+        loss = net.history[-1].get("train_loss")
+        if loss is not None and not math.isfinite(loss):
+            raise ValueError(
+                f"{self.estimator}: training diverged: the training loss is {loss} at epoch {len(net.history)}. "
+                f"Lower lr (now {net.lr}) or backbone_lr_scale."
+            )
+
+
 class _AmpMixin:
     """Mixed precision (bfloat16 autocast) and pinned memory on CUDA."""
 

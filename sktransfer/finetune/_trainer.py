@@ -17,6 +17,7 @@ from ._params import OPTIMIZERS, SKORCH_PREFIXES
 from ._plan import block_lr_scales
 from ._torch import (
     ArrayDataset,
+    FiniteLoss,
     GradualUnfreezing,
     Head,
     SampleDataset,
@@ -77,7 +78,7 @@ def _train_split(params, plan):
     return None
 
 
-def _callbacks(params, plan, train_split, probe):
+def _callbacks(params, plan, train_split, probe, name):
     cbs = [("warmup_cosine", WarmupCosine(params["warmup_fraction"]))]
     if not probe and plan.unfreeze_every is not None and plan.last > plan.first:
         cbs.append(("unfreeze", GradualUnfreezing(plan.first, plan.last, plan.unfreeze_every)))
@@ -88,10 +89,12 @@ def _callbacks(params, plan, train_split, probe):
         cbs.append(("progress", skorch.callbacks.ProgressBar()))
     for i, cb in enumerate(params["callbacks"] or []):
         cbs.append(cb if isinstance(cb, tuple) else (f"user_{i}", cb))
+    cbs.append(("finite_loss", FiniteLoss(name)))
     return cbs
 
 
-def _net(params, plan, module, criterion, net_kwargs, device, *, classifier, collate=None, adapt=None, probe=False):
+def _net(params, plan, module, criterion, net_kwargs, device, name, *, classifier, collate=None, adapt=None,
+         probe=False):
     kwargs = _prefixed(params, *[p for p in SKORCH_PREFIXES if p != "module__"])
     if adapt is not None:
         # The task criterion was built with these, inside skada's criterion.
@@ -112,7 +115,7 @@ def _net(params, plan, module, criterion, net_kwargs, device, *, classifier, col
         kwargs.setdefault("iterator_train__collate_fn", collate)
         kwargs.setdefault("iterator_valid__collate_fn", collate)
     train_split = _train_split(params, plan)
-    callbacks = _callbacks(params, plan, train_split, probe)
+    callbacks = _callbacks(params, plan, train_split, probe, name)
     if adapt is not None:
         net_cls = adapt.DomainNetClassifier if classifier else adapt.DomainNetRegressor
         callbacks.insert(1, ("gradient_reversal", adapt.GradientReversalSchedule()))
@@ -163,7 +166,7 @@ def _probe_head(params, plan, backbone, rows, y, encoded, name, device):
     features = _features(params, backbone, rows, backbone.n_blocks - 1, True, name)
     module = _module(params, _AllCached(plan), backbone, encoded.n_outputs)
     criterion, net_kwargs = _criterion(encoded)
-    net = _net(params, plan, module, criterion, net_kwargs, device, classifier=encoded.classifier, probe=True)
+    net = _net(params, plan, module, criterion, net_kwargs, device, name, classifier=encoded.classifier, probe=True)
     net.fit(features, y)
     return net.module_.head
 
@@ -195,7 +198,7 @@ def fit(params, plan, backbone, rows, encoded, target_rows, name):
         collate = getattr(module, "collate", None)
         criterion, net_kwargs = _criterion(encoded)
         if target_rows is None:
-            net = _net(params, plan, module, criterion, net_kwargs, device, classifier=encoded.classifier,
+            net = _net(params, plan, module, criterion, net_kwargs, device, name, classifier=encoded.classifier,
                        collate=collate)
             if not isinstance(data, np.ndarray):
                 data.y = y
@@ -208,8 +211,8 @@ def fit(params, plan, backbone, rows, encoded, target_rows, name):
             module, criterion, extra = adapt.wrap(module, criterion(**criterion_kwargs), params["domain_loss"],
                                                   params["domain_loss_weight"], backbone.output_dim(),
                                                   encoded.classifier)
-            net = _net(params, plan, module, criterion, {**net_kwargs, **extra}, device, classifier=encoded.classifier,
-                       collate=adapt.DomainCollate(collate), adapt=adapt)
+            net = _net(params, plan, module, criterion, {**net_kwargs, **extra}, device, name,
+                       classifier=encoded.classifier, collate=adapt.DomainCollate(collate), adapt=adapt)
             if isinstance(data, np.ndarray):
                 data = ArrayDataset(data)
             data = adapt.DomainDataset(data, np.where(target_rows, -2, 1), y)

@@ -154,14 +154,17 @@ def one_column(X, what, estimator):
     return None, None, None
 
 
-def as_list(X, what, estimator):
-    """A sequence that is not pandas, as a list of cells (one-element rows unwrapped)."""
+def as_list(X, what, estimator, rows=(list, tuple)):
+    """A sequence that is not pandas, as a list of cells; one-element rows of type ``rows`` are unwrapped.
+
+    A list of one-element rows is what a 2-D selection of one column gives.
+    Images leave arrays alone: a 1-pixel-high image is an array of length 1.
+    """
     try:
         values = list(X)
     except TypeError:
         raise TypeError(f"{estimator} expects a sequence of {what}, got {type(X).__name__}.") from None
-    # A list of one-element rows (what ColumnTransformer gives for ['col']).
-    if values and all(isinstance(v, (list, tuple, np.ndarray)) and len(v) == 1 for v in values):
+    if values and all(isinstance(v, rows) and len(v) == 1 for v in values):
         values = [v[0] for v in values]
     return values
 

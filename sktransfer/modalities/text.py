@@ -56,7 +56,7 @@ class TextModality(Modality):
                         f"{estimator} expects a 1-D sequence of str or a single column; "
                         f"got an array of shape {X.shape}."
                     )
-            values = as_list(X, "str", estimator)
+            values = as_list(X, "str", estimator, rows=(list, tuple, np.ndarray))
         check_not_empty(values, estimator)
         values = [str(v) if isinstance(v, np.str_) else v for v in values]
         bad = [i for i, v in enumerate(values) if not isinstance(v, str)]
