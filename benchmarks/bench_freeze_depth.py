@@ -32,7 +32,8 @@ Writes a table (``benchmarks/out/freeze_depth.md``) and a plot
 
 Usage::
 
-    python benchmarks/bench_freeze_depth.py            # images 250 train / 300 test, text 1000 / 1000, 5 epochs
+    python benchmarks/bench_freeze_depth.py            # images 250 train / 300 test, text 1000 /
+    1000, 5 epochs
     python benchmarks/bench_freeze_depth.py --quick    # images 100 / 60, text 120 / 200, 2 epochs
 """
 
@@ -43,9 +44,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _finetune_common as common  # noqa: E402
-
-import numpy as np  # noqa: E402
+import _finetune_common as common
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent
 
@@ -60,23 +60,40 @@ def fit_score(make, Xtr, ytr, Xte, yte, seeds):
         t0 = time.perf_counter()
         accs.append(float((clf.predict(Xte) == yte).mean()))
         preds.append(time.perf_counter() - t0)
-        info = {"cached_blocks": int(clf.cached_blocks_), "epochs_run": len(clf.history_),
-                "n_blocks": len(clf.block_names_), "early_stopping": bool(clf.early_stopping_)}
+        info = {
+            "cached_blocks": int(clf.cached_blocks_),
+            "epochs_run": len(clf.history_),
+            "n_blocks": len(clf.block_names_),
+            "early_stopping": bool(clf.early_stopping_),
+        }
     return {"acc": accs, "fit_s": fits, "predict_s": preds, **info}
 
 
 def majorities(a):
     """Majority-class rates of the two test sets of a run with arguments ``a``."""
     from sklearn.model_selection import train_test_split
+
     from sktransfer.datasets import load_digit_images, load_rotten_tomatoes
 
     images, target = load_digit_images()
-    yte = train_test_split(target, train_size=a["image_train"], test_size=a["image_test"], stratify=target,
-                           random_state=0)[1]
+    yte = train_test_split(
+        target,
+        train_size=a["image_train"],
+        test_size=a["image_test"],
+        stratify=target,
+        random_state=0,
+    )[1]
     df = load_rotten_tomatoes()
-    tyte = train_test_split(df["label"].to_numpy(), train_size=a["text_train"], test_size=a["text_test"],
-                            stratify=df["label"], random_state=0)[1]
-    return float(np.bincount(yte).max() / len(yte)), float(np.unique(tyte, return_counts=True)[1].max() / len(tyte))
+    tyte = train_test_split(
+        df["label"].to_numpy(),
+        train_size=a["text_train"],
+        test_size=a["text_test"],
+        stratify=df["label"],
+        random_state=0,
+    )[1]
+    return float(np.bincount(yte).max() / len(yte)), float(
+        np.unique(tyte, return_counts=True)[1].max() / len(tyte)
+    )
 
 
 def make_plot(results, majority_img, majority_txt, image_train, text_train, epochs, path):
@@ -87,8 +104,10 @@ def make_plot(results, majority_img, majority_txt, image_train, text_train, epoc
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.3), dpi=90)
-    for ax, task, chance in ((axes[0], "digits / efficientnet_lite0", majority_img),
-                             (axes[1], "rotten tomatoes / all-MiniLM-L6-v2", majority_txt)):
+    for ax, task, chance in (
+        (axes[0], "digits / efficientnet_lite0", majority_img),
+        (axes[1], "rotten tomatoes / all-MiniLM-L6-v2", majority_txt),
+    ):
         rs = [r for r in results if r["task"] == task]
         pre = [r for r in rs if r["weights"] is not None]
         xs = np.arange(len(pre))
@@ -96,12 +115,21 @@ def make_plot(results, majority_img, majority_txt, image_train, text_train, epoc
         sds = [100 * np.std(r["acc"], ddof=1) if len(r["acc"]) > 1 else 0 for r in pre]
         ax.errorbar(xs, means, yerr=sds, marker="o", capsize=3, label="pretrained")
         for x, m in zip(xs, means):
-            ax.annotate(f"{m:.1f}", (x, m), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
+            ax.annotate(
+                f"{m:.1f}",
+                (x, m),
+                textcoords="offset points",
+                xytext=(0, 6),
+                ha="center",
+                fontsize=8,
+            )
         for r in rs:
             if r["weights"] is None:
                 m = 100 * np.mean(r["acc"])
                 ax.axhline(m, color="C3", ls="--", lw=1, label=f"scratch, all blocks ({m:.1f})")
-        ax.axhline(100 * chance, color="grey", ls=":", lw=1, label=f"majority class ({100 * chance:.1f})")
+        ax.axhline(
+            100 * chance, color="grey", ls=":", lw=1, label=f"majority class ({100 * chance:.1f})"
+        )
         ax.set_xticks(xs, [str(r["k"]) for r in pre])
         ax.set_xlabel("n_trainable_blocks")
         ax.set_ylabel("test accuracy (%)")
@@ -127,25 +155,43 @@ def main(argv=None):
     ap.add_argument("--image-ks", default="0,1,2,all")
     ap.add_argument("--text-ks", default="0,1,2")
     ap.add_argument("--no-scratch", action="store_true")
-    ap.add_argument("--seeds", type=int, default=1, help="random_state 0..seeds-1 per configuration")
+    ap.add_argument(
+        "--seeds", type=int, default=1, help="random_state 0..seeds-1 per configuration"
+    )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(common.OUT / "freeze_depth.md"))
     ap.add_argument("--plot", default=str(ROOT / "freeze_depth.png"))
-    ap.add_argument("--replot", metavar="JSON", help="only redraw the plot from a previous run's JSON")
+    ap.add_argument(
+        "--replot", metavar="JSON", help="only redraw the plot from a previous run's JSON"
+    )
     args = ap.parse_args(argv)
     if args.replot:
         saved = json.loads(Path(args.replot).read_text())
         a = saved["args"]
         if "majority_img" not in saved:
             saved["majority_img"], saved["majority_txt"] = majorities(a)
-        make_plot(saved["results"], saved["majority_img"], saved["majority_txt"], a["image_train"],
-                  a["text_train"], a["epochs"], args.plot)
+        make_plot(
+            saved["results"],
+            saved["majority_img"],
+            saved["majority_txt"],
+            a["image_train"],
+            a["text_train"],
+            a["epochs"],
+            args.plot,
+        )
         return
     if args.quick:
-        args.image_train, args.image_test, args.text_train, args.text_test, args.epochs = 100, 60, 120, 200, 2
-    torch = common.setup(args.threads)
+        args.image_train, args.image_test, args.text_train, args.text_test, args.epochs = (
+            100,
+            60,
+            120,
+            200,
+            2,
+        )
+    common.setup(args.threads)
 
     from sklearn.model_selection import train_test_split
+
     from sktransfer import ImageClassifier, TextClassifier
     from sktransfer.backbones import get_backbone
     from sktransfer.datasets import load_digit_images, load_rotten_tomatoes
@@ -158,77 +204,144 @@ def main(argv=None):
 
     # ---- images
     images, target = load_digit_images()
-    iXtr, iXte, iytr, iyte = train_test_split(images, target, train_size=args.image_train,
-                                              test_size=args.image_test, stratify=target, random_state=0)
+    iXtr, iXte, iytr, iyte = train_test_split(
+        images,
+        target,
+        train_size=args.image_train,
+        test_size=args.image_test,
+        stratify=target,
+        random_state=0,
+    )
     get_backbone("efficientnet_lite0", device="cpu")
     image_configs = [(k, "DEFAULT") for k in parse(args.image_ks)]
     if not args.no_scratch:
         image_configs.append(("all", None))
     for k, weights in image_configs:
         make = lambda seed, k=k, weights=weights: ImageClassifier(  # noqa: E731
-            "efficientnet_lite0", weights=weights, n_trainable_blocks=k, augment=False,
-            random_state=seed, **common_kw)
+            "efficientnet_lite0",
+            weights=weights,
+            n_trainable_blocks=k,
+            augment=False,
+            random_state=seed,
+            **common_kw,
+        )
         r = fit_score(make, iXtr, iytr, iXte, iyte, seeds)
         label = f"{k}" if weights else f"{k} (weights=None, scratch)"
-        results.append({"task": "digits / efficientnet_lite0", "k": k, "weights": weights, "label": label, **r})
-        print(f"image k={label}: acc {np.round(r['acc'], 3)} fit {np.round(r['fit_s'], 1)}s", flush=True)
+        results.append(
+            {"task": "digits / efficientnet_lite0", "k": k, "weights": weights, "label": label, **r}
+        )
+        print(
+            f"image k={label}: acc {np.round(r['acc'], 3)} fit {np.round(r['fit_s'], 1)}s",
+            flush=True,
+        )
 
     # ---- text
     df = load_rotten_tomatoes()
-    tXtr, tXte, tytr, tyte = train_test_split(df["text"].to_numpy(), df["label"].to_numpy(),
-                                              train_size=args.text_train, test_size=args.text_test,
-                                              stratify=df["label"], random_state=0)
+    tXtr, tXte, tytr, tyte = train_test_split(
+        df["text"].to_numpy(),
+        df["label"].to_numpy(),
+        train_size=args.text_train,
+        test_size=args.text_test,
+        stratify=df["label"],
+        random_state=0,
+    )
     get_backbone("all-MiniLM-L6-v2", device="cpu")
     for k in parse(args.text_ks):
-        make = lambda seed, k=k: TextClassifier("all-MiniLM-L6-v2", n_trainable_blocks=k,  # noqa: E731
-                                                random_state=seed, **common_kw)
+
+        def make(seed, k=k):
+            return TextClassifier(
+                "all-MiniLM-L6-v2", n_trainable_blocks=k, random_state=seed, **common_kw
+            )
+
         r = fit_score(make, list(tXtr), tytr, list(tXte), tyte, seeds)
-        results.append({"task": "rotten tomatoes / all-MiniLM-L6-v2", "k": k, "weights": "DEFAULT",
-                        "label": str(k), **r})
+        results.append(
+            {
+                "task": "rotten tomatoes / all-MiniLM-L6-v2",
+                "k": k,
+                "weights": "DEFAULT",
+                "label": str(k),
+                **r,
+            }
+        )
         print(f"text k={k}: acc {np.round(r['acc'], 3)} fit {np.round(r['fit_s'], 1)}s", flush=True)
     load_after = common.load()
 
     # ---- table
     rows = []
     for r in results:
-        rows.append([r["task"], r["label"], f"{r['cached_blocks']} of {r['n_blocks']}", r["epochs_run"],
-                     "on" if r["early_stopping"] else "off", common.mean_sd(r["acc"]),
-                     f"{np.mean(r['fit_s']):.1f} s", f"{np.mean(r['predict_s']):.1f} s"])
-    header = ["task", "n_trainable_blocks", "cached_blocks_", "epochs run (last seed)", "early_stopping_",
-              "test accuracy % (mean ± sd over seeds)" if len(seeds) > 1 else "test accuracy %",
-              "fit time (incl. cache fill)", "predict time (test set)"]
-    cmd = "python benchmarks/bench_freeze_depth.py " + " ".join(sys.argv[1:] if argv is None else argv)
+        rows.append(
+            [
+                r["task"],
+                r["label"],
+                f"{r['cached_blocks']} of {r['n_blocks']}",
+                r["epochs_run"],
+                "on" if r["early_stopping"] else "off",
+                common.mean_sd(r["acc"]),
+                f"{np.mean(r['fit_s']):.1f} s",
+                f"{np.mean(r['predict_s']):.1f} s",
+            ]
+        )
+    header = [
+        "task",
+        "n_trainable_blocks",
+        "cached_blocks_",
+        "epochs run (last seed)",
+        "early_stopping_",
+        "test accuracy % (mean ± sd over seeds)" if len(seeds) > 1 else "test accuracy %",
+        "fit time (incl. cache fill)",
+        "predict time (test set)",
+    ]
+    cmd = "python benchmarks/bench_freeze_depth.py " + " ".join(
+        sys.argv[1:] if argv is None else argv
+    )
     majority_img = np.bincount(iyte).max() / len(iyte)
     _, counts = np.unique(tyte, return_counts=True)
     majority_txt = counts.max() / len(tyte)
-    text = "\n".join([
-        "# Fine-tuning: accuracy against freeze depth",
-        "",
-        f"Command: `{cmd.strip()}`",
-        "",
-        f"Machine: {common.machine()}. 1/5/15-min load average {load_before} before and {load_after} after (shared machine).",
-        "",
-        f"Versions: {common.versions_line()}",
-        "",
-        f"Images: digits, {args.image_train} train / {args.image_test} test (stratified split, random_state=0; "
-        f"majority class {100 * majority_img:.1f} %). Text: rotten tomatoes, {args.text_train} train / "
-        f"{args.text_test} test (majority class {100 * majority_txt:.1f} %). max_epochs={args.epochs}, "
-        f"batch_size={args.batch_size}, early_stopping=\"auto\", augment=False, "
-        f"seeds {seeds}; everything else default.",
-        "",
-        common.md_table(header, rows),
-        "",
-    ])
+    text = "\n".join(
+        [
+            "# Fine-tuning: accuracy against freeze depth",
+            "",
+            f"Command: `{cmd.strip()}`",
+            "",
+            f"Machine: {common.machine()}. 1/5/15-min load average {load_before} before and "
+            f"{load_after} after (shared machine).",
+            "",
+            f"Versions: {common.versions_line()}",
+            "",
+            f"Images: digits, {args.image_train} train / {args.image_test} test (stratified "
+            "split, random_state=0; "
+            f"majority class {100 * majority_img:.1f} %). Text: rotten tomatoes, "
+            f"{args.text_train} train / "
+            f"{args.text_test} test (majority class {100 * majority_txt:.1f} %). "
+            f"max_epochs={args.epochs}, "
+            f'batch_size={args.batch_size}, early_stopping="auto", augment=False, '
+            f"seeds {seeds}; everything else default.",
+            "",
+            common.md_table(header, rows),
+            "",
+        ]
+    )
     print(text)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
-    out.with_suffix(".json").write_text(json.dumps(
-        {"args": vars(args), "results": results, "majority_img": float(majority_img),
-         "majority_txt": float(majority_txt)}, indent=1, default=str))
+    out.with_suffix(".json").write_text(
+        json.dumps(
+            {
+                "args": vars(args),
+                "results": results,
+                "majority_img": float(majority_img),
+                "majority_txt": float(majority_txt),
+            },
+            indent=1,
+            default=str,
+        )
+    )
 
     plot = Path(args.plot)
-    make_plot(results, majority_img, majority_txt, args.image_train, args.text_train, args.epochs, plot)
+    make_plot(
+        results, majority_img, majority_txt, args.image_train, args.text_train, args.epochs, plot
+    )
     print(f"written {out}")
 
 

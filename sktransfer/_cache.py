@@ -82,8 +82,13 @@ class MemoryCache:
 
     def info(self):
         with self._lock:
-            return {"entries": len(self._data), "bytes": self._bytes, "max_bytes": self.max_bytes,
-                    "hits": self.hits, "misses": self.misses}
+            return {
+                "entries": len(self._data),
+                "bytes": self._bytes,
+                "max_bytes": self.max_bytes,
+                "hits": self.hits,
+                "misses": self.misses,
+            }
 
 
 class DiskCache:
@@ -131,7 +136,10 @@ def validate_cache_param(cache):
         return
     if isinstance(cache, (str, os.PathLike)) and os.fspath(cache):
         if os.path.exists(cache) and not os.path.isdir(cache):
-            raise ValueError(f"cache={os.fspath(cache)!r} is a file; give a folder path for the disk cache (it is created if missing).")
+            raise ValueError(
+                f"cache={os.fspath(cache)!r} is a file; give a folder path for the disk cache (it "
+                "is created if missing)."
+            )
         return
     raise ValueError(
         f"cache must be True (shared in-memory cache), False (no cache) or a folder path "

@@ -17,11 +17,19 @@ from sklearn.utils._param_validation import HasMethods, Interval
 
 from .modalities import get_modality
 
-__all__ = ["COMMON_CONSTRAINTS", "Constraint", "IntInterval", "check_length", "check_model", "check_rows", "input_attributes"]
+__all__ = [
+    "COMMON_CONSTRAINTS",
+    "Constraint",
+    "IntInterval",
+    "check_length",
+    "check_model",
+    "check_rows",
+    "input_attributes",
+]
 
 
 class IntInterval(Interval):
-    """An integer interval that, unlike scikit-learn's, refuses bools (``True`` is not ``1`` block)."""
+    """An integer interval that refuses bools, unlike scikit-learn's (``True`` is not 1 block)."""
 
     def __init__(self, left, right, *, closed):
         super().__init__(numbers.Integral, left, right, closed=closed)
@@ -31,7 +39,7 @@ class IntInterval(Interval):
 
 
 class Constraint(HasMethods):
-    """Base of our own constraints: scikit-learn's validation takes only instances of its own classes.
+    """Base of our own constraints (scikit-learn's validation takes only its own classes).
 
     Subclasses define ``is_satisfied_by`` and ``__str__`` (which the
     ``InvalidParameterError`` message shows).
@@ -42,7 +50,7 @@ class Constraint(HasMethods):
 
 
 class Device(Constraint):
-    """``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"`` (availability is checked at fit)."""
+    """``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"`` (availability: at fit)."""
 
     def is_satisfied_by(self, val):
         return isinstance(val, str) and re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", val) is not None
@@ -106,19 +114,25 @@ def check_model(estimator):
 
 
 def check_rows(estimator, X, *, reset):
-    """X validated by the estimator's modality; at predict (``reset=False``) its columns checked against fit."""
+    """X validated by the estimator's modality; at predict (``reset=False``), its columns too."""
     name = type(estimator).__name__
     rows = get_modality(estimator._modality).check_X(X, name)
     if reset:
         return rows
     if rows.n_features != estimator.n_features_in_:
         raise ValueError(
-            f"X has {rows.n_features} features, but {name} is expecting {estimator.n_features_in_} features as input."
+            f"X has {rows.n_features} features, but {name} is expecting "
+            f"{estimator.n_features_in_} features as input."
         )
     fitted = getattr(estimator, "feature_names_in_", None)
-    if fitted is not None and rows.feature_names is not None and list(rows.feature_names) != list(fitted):
+    if (
+        fitted is not None
+        and rows.feature_names is not None
+        and list(rows.feature_names) != list(fitted)
+    ):
         raise ValueError(
-            f"{name} was fitted on column(s) {list(fitted)} but got column(s) {list(rows.feature_names)}; "
+            f"{name} was fitted on column(s) {list(fitted)} but got column(s) "
+            f"{list(rows.feature_names)}; "
             "the feature names should match those that were passed during fit."
         )
     return rows
@@ -130,7 +144,7 @@ def input_attributes(rows):
 
 
 def set_attributes(estimator, attributes):
-    """Set fitted attributes together; a None ``feature_names_in_`` removes one left by an earlier fit."""
+    """Set fitted attributes together; ``feature_names_in_=None`` removes an earlier fit's."""
     for key, value in attributes.items():
         if value is None and key == "feature_names_in_":
             estimator.__dict__.pop(key, None)
@@ -145,10 +159,13 @@ def check_length(estimator, n_rows, values, what="y", unit="entries"):
     try:
         n = _num_samples(values)
     except TypeError:
-        raise ValueError(f"{type(estimator).__name__}: {what} must be an array-like with one entry per row of X.") from None
+        raise ValueError(
+            f"{type(estimator).__name__}: {what} must be an array-like with one entry per row of X."
+        ) from None
     if n != n_rows:
         raise ValueError(
-            f"{type(estimator).__name__}: X has {n_rows} rows but {what} has {n} {unit}; they must have the same length."
+            f"{type(estimator).__name__}: X has {n_rows} rows but {what} has {n} {unit}; they "
+            "must have the same length."
         )
 
 
@@ -167,10 +184,18 @@ def feature_names_out(estimator, input_features, n_out):
     if input_features is not None:
         input_features = [str(f) for f in input_features]
         expected = list(fitted) if fitted is not None else None
-        if len(input_features) != estimator.n_features_in_ or (expected is not None and input_features != expected):
-            which = "the one fitted column" if estimator.n_features_in_ == 1 else "the fitted columns"
-            raise ValueError(f"input_features should be {which} {expected or ''}, got {input_features}.")
-        prefix = input_features[0] if estimator.n_features_in_ == 1 else type(estimator).__name__.lower()
+        if len(input_features) != estimator.n_features_in_ or (
+            expected is not None and input_features != expected
+        ):
+            which = (
+                "the one fitted column" if estimator.n_features_in_ == 1 else "the fitted columns"
+            )
+            raise ValueError(
+                f"input_features should be {which} {expected or ''}, got {input_features}."
+            )
+        prefix = (
+            input_features[0] if estimator.n_features_in_ == 1 else type(estimator).__name__.lower()
+        )
     elif fitted is not None and len(fitted) == 1:
         prefix = str(fitted[0])
     else:

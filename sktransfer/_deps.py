@@ -56,10 +56,11 @@ def require(module, purpose=None):
     --------
     >>> require("json").dumps([1])
     '[1]'
-    >>> require("no_such_module_xyz", purpose="testing")
+    >>> require("no_such_module_xyz", purpose="testing")  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    ImportError: testing needs the package 'no_such_module_xyz', which is not installed. Install it with: pip install no_such_module_xyz
+    ImportError: testing needs the package 'no_such_module_xyz', which is not installed. Install it
+    with: pip install no_such_module_xyz
     """
     try:
         return importlib.import_module(module)

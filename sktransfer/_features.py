@@ -52,8 +52,18 @@ def _compute(backbone, todo, layer, pooled, batch_size):
         yield batch_keys, backbone.embed(batch, layer=layer, pooled=pooled)
 
 
-def compute_features(backbone, rows, *, layer, pooled=True, batch_size=32, cache=True,
-                     verbose=False, estimator="ImageEncoder", rows_in_memory=None):
+def compute_features(
+    backbone,
+    rows,
+    *,
+    layer,
+    pooled=True,
+    batch_size=32,
+    cache=True,
+    verbose=False,
+    estimator="ImageEncoder",
+    rows_in_memory=None,
+):
     """Features of every row of ``rows``, each distinct sample computed once.
 
     Parameters
@@ -90,10 +100,14 @@ def compute_features(backbone, rows, *, layer, pooled=True, batch_size=32, cache
         rows_in_memory = modality.rows_in_memory(n, batch_size)
     ragged = backbone.ragged and not pooled
     out = None
-    bar = tqdm(total=n, disable=not verbose, desc=f"{estimator}({backbone.name})", unit=modality.noun)
+    bar = tqdm(
+        total=n, disable=not verbose, desc=f"{estimator}({backbone.name})", unit=modality.noun
+    )
     try:
         for start in range(0, n, rows_in_memory):
-            samples = modality.samples(rows.take(range(start, min(n, start + rows_in_memory))), estimator)
+            samples = modality.samples(
+                rows.take(range(start, min(n, start + rows_in_memory))), estimator
+            )
             keys = [prefix + s.key for s in samples]
             found = _cache.lookup(stores, list(dict.fromkeys(keys)))
             todo = {}
@@ -109,7 +123,11 @@ def compute_features(backbone, rows, *, layer, pooled=True, batch_size=32, cache
             for i, key in enumerate(keys, start=start):
                 value = found[key]
                 if out is None:
-                    out = np.empty(n, dtype=object) if ragged else np.empty((n,) + value.shape, dtype=np.float32)
+                    out = (
+                        np.empty(n, dtype=object)
+                        if ragged
+                        else np.empty((n,) + value.shape, dtype=np.float32)
+                    )
                 out[i] = value
     finally:
         bar.close()

@@ -610,7 +610,9 @@ def knn_score(features, y, *, n_neighbors=5, cv=5, regression=False, random_stat
     if regression:
         splitter = KFold(n_splits=max(2, min(cv, n)), shuffle=True, random_state=random_state)
     else:
-        splitter = StratifiedKFold(n_splits=max(2, min(cv, int(counts.min()))), shuffle=True, random_state=random_state)
+        splitter = StratifiedKFold(
+            n_splits=max(2, min(cv, int(counts.min()))), shuffle=True, random_state=random_state
+        )
     splits = list(splitter.split(X, target))
     k = min(n_neighbors, min(len(train) for train, _ in splits))
     fold_scores = []

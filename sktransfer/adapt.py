@@ -120,10 +120,14 @@ def _skada(purpose):
 
 def _n_rows(X, name):
     if X is None:
-        raise TypeError(f"{name} is None; expected a sequence of rows (texts, images, paths or a feature array).")
+        raise TypeError(
+            f"{name} is None; expected a sequence of rows (texts, images, paths or a feature "
+            "array)."
+        )
     if isinstance(X, (str, bytes)):
         raise TypeError(
-            f"{name} is a single {type(X).__name__} ({str(X)[:40]!r}); expected a sequence of rows. "
+            f"{name} is a single {type(X).__name__} ({str(X)[:40]!r}); expected a sequence of "
+            "rows. "
             "Wrap it in a list: [X]."
         )
     if hasattr(X, "shape") and len(getattr(X, "shape", ())) == 0:
@@ -132,7 +136,8 @@ def _n_rows(X, name):
         return len(X)
     except TypeError:
         raise TypeError(
-            f"{name} has no length ({type(X).__name__}); expected a sequence of rows such as a list, "
+            f"{name} has no length ({type(X).__name__}); expected a sequence of rows such as a "
+            "list, "
             "an array, a pandas Series or DataFrame."
         ) from None
 
@@ -167,7 +172,9 @@ def _concat_rows(X_source, X_target):
         return out
     if isinstance(X_source, np.ndarray) and isinstance(X_target, np.ndarray):
         text_like = X_source.dtype.kind in "OUS" and X_target.dtype.kind in "OUS"
-        if X_source.shape[1:] == X_target.shape[1:] and (X_source.dtype == X_target.dtype or text_like):
+        if X_source.shape[1:] == X_target.shape[1:] and (
+            X_source.dtype == X_target.dtype or text_like
+        ):
             return np.concatenate([X_source, X_target])
     # Lists, tuples, mixed types, and images of different sizes (which the
     # image encoder takes as a list of arrays).
@@ -211,9 +218,13 @@ def _numeric_labels(y, name):
     if kind == "O" and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in y):
         return np.asarray(y.tolist())
     if kind in "OUS":
-        example = next((v for v in y if not isinstance(v, numbers.Number)), y[0] if len(y) else None)
+        example = next(
+            (v for v in y if not isinstance(v, numbers.Number)), y[0] if len(y) else None
+        )
         example = example.item() if isinstance(example, np.generic) else example
-        raise ValueError(f"{name} holds non-numeric labels (e.g. {example!r}). {_STRING_LABELS_HINT}")
+        raise ValueError(
+            f"{name} holds non-numeric labels (e.g. {example!r}). {_STRING_LABELS_HINT}"
+        )
     raise ValueError(f"{name} has dtype {y.dtype}; expected numeric labels. {_STRING_LABELS_HINT}")
 
 
@@ -232,16 +243,20 @@ def _check_no_sentinel(y, name):
         nan = np.flatnonzero(np.isnan(y))
         if len(nan):
             raise ValueError(
-                f"{name} has NaN in {len(nan)} row(s): {_rows(nan)}. skada reads NaN as 'unlabelled', "
-                "so those rows would be dropped from training without a word; drop them or fill them."
+                f"{name} has NaN in {len(nan)} row(s): {_rows(nan)}. skada reads NaN as "
+                "'unlabelled', "
+                "so those rows would be dropped from training without a word; drop them or fill "
+                "them."
             )
     if not _is_regression(y):
         marked = np.flatnonzero(y == -1)
         if len(marked):
             raise ValueError(
-                f"{name} has the label -1 in {len(marked)} row(s): {_rows(marked)}. skada reserves -1 "
+                f"{name} has the label -1 in {len(marked)} row(s): {_rows(marked)}. skada "
+                "reserves -1 "
                 "for 'unlabelled' rows, so they would be dropped from training without a word; "
-                "re-encode the classes (e.g. with sklearn.preprocessing.LabelEncoder) to 0..n_classes-1."
+                "re-encode the classes (e.g. with sklearn.preprocessing.LabelEncoder) to "
+                "0..n_classes-1."
             )
 
 
@@ -314,7 +329,9 @@ def domain_arrays(X_source, y_source, X_target, *, y_target=None):
     n_source = _n_rows(X_source, "X_source")
     n_target = _n_rows(X_target, "X_target")
     if n_source == 0:
-        raise ValueError("X_source has no rows; domain adaptation needs labelled source rows to learn from.")
+        raise ValueError(
+            "X_source has no rows; domain adaptation needs labelled source rows to learn from."
+        )
     if n_target == 0:
         raise ValueError(
             "X_target has no rows; domain adaptation needs unlabelled target rows to adapt to. "
@@ -322,12 +339,14 @@ def domain_arrays(X_source, y_source, X_target, *, y_target=None):
         )
     if y_source is None or (_n_rows(y_source, "y_source") == 0):
         raise ValueError(
-            f"No source labels (y_source is {'None' if y_source is None else 'empty'}); domain adaptation "
+            f"No source labels (y_source is {'None' if y_source is None else 'empty'}); domain "
+            "adaptation "
             f"needs one label per source row ({n_source} rows in X_source)."
         )
     if _n_rows(y_source, "y_source") != n_source:
         raise ValueError(
-            f"X_source has {n_source} rows but y_source has {_n_rows(y_source, 'y_source')} labels; "
+            f"X_source has {n_source} rows but y_source has {_n_rows(y_source, 'y_source')} "
+            "labels; "
             "they must have the same length."
         )
     y_s = _numeric_labels(y_source, "y_source")
@@ -335,7 +354,8 @@ def domain_arrays(X_source, y_source, X_target, *, y_target=None):
     if y_target is not None:
         if _n_rows(y_target, "y_target") != n_target:
             raise ValueError(
-                f"X_target has {n_target} rows but y_target has {_n_rows(y_target, 'y_target')} labels; "
+                f"X_target has {n_target} rows but y_target has {_n_rows(y_target, 'y_target')} "
+                "labels; "
                 "they must have the same length."
             )
         y_t = _numeric_labels(y_target, "y_target")
@@ -378,15 +398,17 @@ def check_domain_arrays(X, y, sample_domain):
     Examples
     --------
     >>> check_domain_arrays(["a", "b", "c"], [1, 0, -1], [1, 1, -2])
-    >>> check_domain_arrays(["a", "b", "c"], [1, 0, -1], [1, -2])
+    >>> check_domain_arrays(["a", "b", "c"], [1, 0, -1], [1, -2])  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    ValueError: sample_domain has 2 entries but X has 3 rows; there must be one domain label per row.
+    ValueError: sample_domain has 2 entries but X has 3 rows; there must be one domain label per
+    row.
     """
     n = _n_rows(X, "X")
     if sample_domain is None:
         raise ValueError(
-            "sample_domain is None; pass one domain label per row (positive: source, negative: target), "
+            "sample_domain is None; pass one domain label per row (positive: source, negative: "
+            "target), "
             "e.g. from sktransfer.adapt.domain_arrays."
         )
     sample_domain = np.asarray(sample_domain)
@@ -398,22 +420,29 @@ def check_domain_arrays(X, y, sample_domain):
             "there must be one domain label per row."
         )
     if sample_domain.dtype.kind not in "iu" and not (
-        sample_domain.dtype.kind == "f" and np.all(np.isfinite(sample_domain))
+        sample_domain.dtype.kind == "f"
+        and np.all(np.isfinite(sample_domain))
         and np.all(sample_domain == np.round(sample_domain))
     ):
         raise ValueError(
-            f"sample_domain must hold integers (positive: source, negative: target); got dtype {sample_domain.dtype}."
+            "sample_domain must hold integers (positive: source, negative: target); got dtype "
+            f"{sample_domain.dtype}."
         )
     source = sample_domain >= 0
     if y is None:
         return None
     if _n_rows(y, "y") != n:
-        raise ValueError(f"y has {_n_rows(y, 'y')} entries but X has {n} rows; they must have the same length.")
+        raise ValueError(
+            f"y has {_n_rows(y, 'y')} entries but X has {n} rows; they must have the same length."
+        )
     if not source.any():
-        raise ValueError("sample_domain has no source row (>= 0); domain adaptation needs labelled source rows.")
+        raise ValueError(
+            "sample_domain has no source row (>= 0); domain adaptation needs labelled source rows."
+        )
     if source.all():
         raise ValueError(
-            "sample_domain has no target row (< 0); domain adaptation needs unlabelled target rows to adapt to."
+            "sample_domain has no target row (< 0); domain adaptation needs unlabelled target "
+            "rows to adapt to."
         )
     y = _numeric_labels(y, "y")
     y_source = y[source]
@@ -422,7 +451,8 @@ def check_domain_arrays(X, y, sample_domain):
         unlabelled |= y_source == -1
     if unlabelled.all():
         raise ValueError(
-            f"No source labels: all {int(source.sum())} source rows of y are unlabelled (-1 or NaN)."
+            f"No source labels: all {int(source.sum())} source rows of y are unlabelled (-1 or "
+            "NaN)."
         )
     return None
 
@@ -446,7 +476,9 @@ class RowSplitter:
     Examples
     --------
     >>> from skada.model_selection import SourceTargetShuffleSplit
-    >>> X, y, sample_domain = domain_arrays(["a", "b", "c", "d"], [0, 1, 0, 1], ["e", "f", "g", "h"])
+    >>> X, y, sample_domain = domain_arrays(
+    ...     ["a", "b", "c", "d"], [0, 1, 0, 1], ["e", "f", "g", "h"]
+    ... )
     >>> cv = RowSplitter(SourceTargetShuffleSplit(n_splits=2, test_size=0.5, random_state=0))
     >>> [(len(train), len(test)) for train, test in cv.split(X, y, sample_domain=sample_domain)]
     [(4, 4), (4, 4)]
@@ -460,7 +492,10 @@ class RowSplitter:
             check_domain_arrays(X, None, params["sample_domain"])
         n = _n_rows(X, "X")
         if y is not None and _n_rows(y, "y") != n:
-            raise ValueError(f"y has {_n_rows(y, 'y')} entries but X has {n} rows; they must have the same length.")
+            raise ValueError(
+                f"y has {_n_rows(y, 'y')} entries but X has {n} rows; they must have the same "
+                "length."
+            )
         return np.zeros((n, 1))
 
     def split(self, X, y=None, **params):
@@ -513,7 +548,11 @@ def _feature_prefix(estimator):
 
 # skada scorers that look at X only through the estimator's predictions: they
 # can score an estimator that takes raw rows (a fine-tuner) through row numbers.
-_PREDICTION_ONLY_SCORERS = ("PredictionEntropyScorer", "SoftNeighborhoodDensity", "CircularValidation")
+_PREDICTION_ONLY_SCORERS = (
+    "PredictionEntropyScorer",
+    "SoftNeighborhoodDensity",
+    "CircularValidation",
+)
 
 
 def _is_numeric_array(X):
@@ -580,7 +619,8 @@ class FeatureScorer:
     >>> from skada import SubspaceAlignmentAdapter, make_da_pipeline
     >>> from skada.metrics import PredictionEntropyScorer
     >>> from sktransfer import TextEncoder
-    >>> X, y, sample_domain = domain_arrays(["good", "bad", "great", "awful"], [1, 0, 1, 0], ["fine", "poor"])
+    >>> films, labels = ["good", "bad", "great", "awful"], [1, 0, 1, 0]
+    >>> X, y, sample_domain = domain_arrays(films, labels, ["fine", "poor"])
     >>> pipe = make_da_pipeline(
     ...     TextEncoder(model="sktransfer/tiny-text"),
     ...     SubspaceAlignmentAdapter(n_components=2, random_state=0),
@@ -599,7 +639,8 @@ class FeatureScorer:
             check_domain_arrays(X, None, params["sample_domain"])
         if y_true is not None and _n_rows(y_true, "y") != _n_rows(X, "X"):
             raise ValueError(
-                f"y has {_n_rows(y_true, 'y')} entries but X has {_n_rows(X, 'X')} rows; they must have the same length."
+                f"y has {_n_rows(y_true, 'y')} entries but X has {_n_rows(X, 'X')} rows; they "
+                "must have the same length."
             )
         k = _feature_prefix(estimator)
         if k:
@@ -609,9 +650,11 @@ class FeatureScorer:
             name = type(self.scorer).__name__
             if name not in _PREDICTION_ONLY_SCORERS:
                 raise ValueError(
-                    f"{name} reads the features of X, and {type(estimator).__name__} takes raw rows (texts or "
+                    f"{name} reads the features of X, and {type(estimator).__name__} takes raw "
+                    "rows (texts or "
                     f"images) with no feature step before it to compute them from. Use one of "
-                    f"{list(_PREDICTION_ONLY_SCORERS)}, which need only the estimator's predictions."
+                    f"{list(_PREDICTION_ONLY_SCORERS)}, which need only the estimator's "
+                    "predictions."
                 )
             estimator = _ByRowNumber(estimator, X)
             X = np.arange(_n_rows(X, "X"))[:, None]

@@ -17,7 +17,7 @@ __all__ = ["ImageEncoder", "TextEncoder"]
 
 
 class _Encoder(TransformerMixin, BaseEstimator):
-    """Frozen pretrained network -> pooled features, one row per sample, through the shared cache."""
+    """Frozen pretrained network -> pooled features, one row per sample, through the cache."""
 
     _modality = None
     _role = "encoder"
@@ -51,13 +51,16 @@ class _Encoder(TransformerMixin, BaseEstimator):
             _contract.check_length(self, len(rows), y)
         backbone = self._backbone()
         layer = backbone.layer_index(getattr(self, "layer", None))
-        _contract.set_attributes(self, {
-            **_contract.input_attributes(rows),
-            "layer_": layer,
-            "embedding_dim_": backbone.output_dim(layer),
-            "backbone_identity_": backbone.identity,
-            "block_names_": list(backbone.block_names),
-        })
+        _contract.set_attributes(
+            self,
+            {
+                **_contract.input_attributes(rows),
+                "layer_": layer,
+                "embedding_dim_": backbone.output_dim(layer),
+                "backbone_identity_": backbone.identity,
+                "block_names_": list(backbone.block_names),
+            },
+        )
         return self
 
     def transform(self, X):
@@ -76,11 +79,20 @@ class _Encoder(TransformerMixin, BaseEstimator):
         backbone = self._backbone()
         if backbone.identity != self.backbone_identity_:
             raise RuntimeError(
-                f"The weights of {self.model!r} on this machine differ from those {type(self).__name__} "
-                "was fitted with (different file or version); refit it, or restore the original weights."
+                f"The weights of {self.model!r} on this machine differ from those "
+                f"{type(self).__name__} "
+                "was fitted with (different file or version); refit it, or restore the original "
+                "weights."
             )
-        out = compute_features(backbone, rows, layer=self.layer_, batch_size=self.batch_size, cache=self.cache,
-                               verbose=self.verbose, estimator=type(self).__name__)
+        out = compute_features(
+            backbone,
+            rows,
+            layer=self.layer_,
+            batch_size=self.batch_size,
+            cache=self.cache,
+            verbose=self.verbose,
+            estimator=type(self).__name__,
+        )
         return self._postprocess(out)
 
     def _postprocess(self, out):
@@ -166,8 +178,17 @@ class TextEncoder(_Encoder):
     _modality = "text"
     _parameter_constraints = {**_Encoder._parameter_constraints, "normalize": ["boolean"]}
 
-    def __init__(self, model="all-MiniLM-L6-v2", *, weights="DEFAULT", batch_size=32, device="auto", normalize=False,
-                 cache=True, verbose=False):
+    def __init__(
+        self,
+        model="all-MiniLM-L6-v2",
+        *,
+        weights="DEFAULT",
+        batch_size=32,
+        device="auto",
+        normalize=False,
+        cache=True,
+        verbose=False,
+    ):
         self.model = model
         self.weights = weights
         self.batch_size = batch_size
@@ -261,8 +282,17 @@ class ImageEncoder(_Encoder):
     _modality = "image"
     _parameter_constraints = {**_Encoder._parameter_constraints, "layer": [None, _Layer(), str]}
 
-    def __init__(self, model="efficientnet_lite0", *, weights="DEFAULT", layer=None, batch_size=32,
-                 device="auto", cache=True, verbose=False):
+    def __init__(
+        self,
+        model="efficientnet_lite0",
+        *,
+        weights="DEFAULT",
+        layer=None,
+        batch_size=32,
+        device="auto",
+        cache=True,
+        verbose=False,
+    ):
         self.model = model
         self.weights = weights
         self.layer = layer
@@ -270,4 +300,3 @@ class ImageEncoder(_Encoder):
         self.device = device
         self.cache = cache
         self.verbose = verbose
-

@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone, is_classifier
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
 from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.model_selection import KFold, StratifiedKFold, check_cv, cross_validate
 from sklearn.pipeline import make_pipeline
@@ -35,7 +35,13 @@ from .backbones import model_modality
 from .encoders import _Encoder
 from .modalities import estimator_class, get_modality, infer_modality
 
-__all__ = ["EncoderSelector", "NegativeTransferWarning", "rank_encoders", "transfer_report", "SCORES"]
+__all__ = [
+    "EncoderSelector",
+    "NegativeTransferWarning",
+    "rank_encoders",
+    "transfer_report",
+    "SCORES",
+]
 
 SCORES = tuple(sorted(_scores.SCORES))
 
@@ -65,7 +71,9 @@ def _candidates(encoders, modality, X, encoder_params):
         modality = infer_modality(X) if modality in (None, "auto") else modality
         encoders = _zoo.default_candidates(modality)
         if not encoders:
-            raise ValueError(f"No {modality} encoder has its weights on this machine; pass encoders=[...].")
+            raise ValueError(
+                f"No {modality} encoder has its weights on this machine; pass encoders=[...]."
+            )
     if isinstance(encoders, (str, BaseEstimator)):
         encoders = [encoders]
     out, modalities = [], set()
@@ -89,7 +97,8 @@ def _candidates(encoders, modality, X, encoder_params):
     if len(modalities) > 1:
         raise ValueError(
             f"The candidates mix {' and '.join(sorted(modalities))} models: "
-            + ", ".join(f"{lab}" for lab, _ in out) + ". Rank encoders of one modality at a time."
+            + ", ".join(f"{lab}" for lab, _ in out)
+            + ". Rank encoders of one modality at a time."
         )
     labels = [lab for lab, _ in out]
     dupes = sorted({lab for lab in labels if labels.count(lab) > 1})
@@ -123,7 +132,8 @@ def _resolve_scores(scores, regression):
         bad = [s for s in scores if s not in _scores._SUPPORTS_REGRESSION]
         if bad:
             raise ValueError(
-                f"y is a regression target; {bad} need class labels. Use 'logme' or 'knn' for regression."
+                f"y is a regression target; {bad} need class labels. Use 'logme' or 'knn' for "
+                "regression."
             )
     return scores
 
@@ -131,7 +141,10 @@ def _resolve_scores(scores, regression):
 def _check_target(y, scores, regression, n_rows, caller):
     y = np.asarray(y)
     if len(y) != n_rows:
-        raise ValueError(f"{caller}: X has {n_rows} rows but y has {len(y)} entries; they must have the same length.")
+        raise ValueError(
+            f"{caller}: X has {n_rows} rows but y has {len(y)} entries; they must have the same "
+            "length."
+        )
     if regression:
         return y
     # Every classification score needs two classes with at least two samples each.
@@ -146,14 +159,32 @@ def _probe(features, y, regression, cv, random_state):
         scoring = "r2"
     else:
         est = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-        splitter = StratifiedKFold(cv, shuffle=True, random_state=random_state) if isinstance(cv, int) else cv
+        splitter = (
+            StratifiedKFold(cv, shuffle=True, random_state=random_state)
+            if isinstance(cv, int)
+            else cv
+        )
         scoring = "accuracy"
     res = cross_validate(est, features, y, cv=splitter, scoring=scoring)
     return float(np.mean(res["test_score"])), float(np.std(res["test_score"]))
 
 
-def rank_encoders(X, y, encoders=None, *, scores="auto", sort_by=None, probe_cv=None, modality="auto",
-                  batch_size=32, device="auto", cache=True, random_state=0, plot=None, verbose=False):
+def rank_encoders(
+    X,
+    y,
+    encoders=None,
+    *,
+    scores="auto",
+    sort_by=None,
+    probe_cv=None,
+    modality="auto",
+    batch_size=32,
+    device="auto",
+    cache=True,
+    random_state=0,
+    plot=None,
+    verbose=False,
+):
     """Rank pretrained encoders for a dataset from frozen features, without fine-tuning.
 
     Each candidate embeds X once (through the shared cache, so a later
@@ -212,7 +243,8 @@ def rank_encoders(X, y, encoders=None, *, scores="auto", sort_by=None, probe_cv=
     >>> X = rng.integers(0, 255, (40, 16, 16), dtype=np.uint8)
     >>> y = np.repeat([0, 1], 20)
     >>> X[y == 1, :8] = 255  # class 1: a bright top half
-    >>> table = rank_encoders(X, y, ["sktransfer/tiny-cnn", ImageEncoder("sktransfer/tiny-cnn", layer=0)],
+    >>> candidates = ["sktransfer/tiny-cnn", ImageEncoder("sktransfer/tiny-cnn", layer=0)]
+    >>> table = rank_encoders(X, y, candidates,
     ...                       scores=["logme", "knn"])
     >>> list(table.columns[:4])
     ['rank', 'encoder', 'n_features', 'logme']
@@ -224,9 +256,15 @@ def rank_encoders(X, y, encoders=None, *, scores="auto", sort_by=None, probe_cv=
     sort_by = score_names[0] if sort_by is None else sort_by
     if sort_by not in score_names:
         raise ValueError(f"sort_by={sort_by!r} is not one of the computed scores {score_names}.")
-    candidates = _candidates(encoders, modality, X, dict(batch_size=batch_size, device=device, cache=cache,
-                                                          verbose=verbose))
-    table = _rank(X, y, candidates, score_names, regression, sort_by, probe_cv, random_state, "rank_encoders")
+    candidates = _candidates(
+        encoders,
+        modality,
+        X,
+        dict(batch_size=batch_size, device=device, cache=cache, verbose=verbose),
+    )
+    table = _rank(
+        X, y, candidates, score_names, regression, sort_by, probe_cv, random_state, "rank_encoders"
+    )
     if plot is not None:
         plot_ranking(table, plot)
     return table
@@ -249,13 +287,21 @@ def _rank(X, y, candidates, score_names, regression, sort_by, probe_cv, random_s
         with threadpool_limits(1, user_api="blas"):
             for name in score_names:
                 params = {"random_state": random_state} if name == "knn" else {}
-                row[name] = _scores.score_features(features, y, name, regression=regression, **params)
+                row[name] = _scores.score_features(
+                    features, y, name, regression=regression, **params
+                )
         row["score_time_s"] = time.perf_counter() - t0
         row["embed_time_s"] = embed_s
         if probe_cv is not None:
-            row["probe_score"], row["probe_std"] = _probe(features, y, regression, probe_cv, random_state)
+            row["probe_score"], row["probe_std"] = _probe(
+                features, y, regression, probe_cv, random_state
+            )
         rows.append(row)
-    table = pd.DataFrame(rows).sort_values(sort_by, ascending=False, kind="stable").reset_index(drop=True)
+    table = (
+        pd.DataFrame(rows)
+        .sort_values(sort_by, ascending=False, kind="stable")
+        .reset_index(drop=True)
+    )
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     order = ["rank", "encoder", "n_features", *score_names]
     if probe_cv is not None:
@@ -285,9 +331,19 @@ def plot_ranking(table, path):
         v = table[col].to_numpy(dtype=float)
         span = v.max() - v.min()
         scaled = (v - v.min()) / span if span > 0 else np.ones_like(v)
-        ax.bar(x + i * width, scaled, width, label=col + (" (accuracy)" if col == "probe_score" else ""))
-    ax.set_xticks(x + width * (len(score_cols) + len(extra) - 1) / 2, table["encoder"], rotation=20, ha="right",
-                  fontsize=8)
+        ax.bar(
+            x + i * width,
+            scaled,
+            width,
+            label=col + (" (accuracy)" if col == "probe_score" else ""),
+        )
+    ax.set_xticks(
+        x + width * (len(score_cols) + len(extra) - 1) / 2,
+        table["encoder"],
+        rotation=20,
+        ha="right",
+        fontsize=8,
+    )
     ax.set_ylabel("score, min-max scaled")
     ax.set_title(f"rank_encoders (sorted by {table.attrs.get('sort_by', score_cols[0])})")
     ax.legend(fontsize=7)
@@ -341,7 +397,8 @@ class EncoderSelector(TransformerMixin, BaseEstimator):
     >>> X = rng.integers(0, 255, (40, 16, 16), dtype=np.uint8)
     >>> y = np.repeat([0, 1], 20)
     >>> X[y == 1, :8] = 255
-    >>> sel = EncoderSelector(["sktransfer/tiny-cnn", ImageEncoder("sktransfer/tiny-cnn", weights=None)])
+    >>> scratch = ImageEncoder("sktransfer/tiny-cnn", weights=None)
+    >>> sel = EncoderSelector(["sktransfer/tiny-cnn", scratch])
     >>> pipe = make_pipeline(sel, LogisticRegression()).fit(X, y)
     >>> pipe[0].best_ in ("sktransfer/tiny-cnn", "sktransfer/tiny-cnn (weights=None)")
     True
@@ -350,10 +407,21 @@ class EncoderSelector(TransformerMixin, BaseEstimator):
     _parameter_constraints = {
         "candidates": [None, list, str],
         "scoring": [StrOptions(set(SCORES))],
-        **{k: _contract.COMMON_CONSTRAINTS[k] for k in ("batch_size", "device", "cache", "verbose")},
+        **{
+            k: _contract.COMMON_CONSTRAINTS[k] for k in ("batch_size", "device", "cache", "verbose")
+        },
     }
 
-    def __init__(self, candidates=None, *, scoring="logme", batch_size=32, device="auto", cache=True, verbose=False):
+    def __init__(
+        self,
+        candidates=None,
+        *,
+        scoring="logme",
+        batch_size=32,
+        device="auto",
+        cache=True,
+        verbose=False,
+    ):
         self.candidates = candidates
         self.scoring = scoring
         self.batch_size = batch_size
@@ -376,20 +444,34 @@ class EncoderSelector(TransformerMixin, BaseEstimator):
         """
         if y is None:
             raise ValueError("EncoderSelector requires y to be passed, but the target y is None.")
-        pairs = _candidates(self.candidates, "auto", X, dict(
-            batch_size=self.batch_size, device=self.device, cache=self.cache, verbose=self.verbose))
+        pairs = _candidates(
+            self.candidates,
+            "auto",
+            X,
+            dict(
+                batch_size=self.batch_size,
+                device=self.device,
+                cache=self.cache,
+                verbose=self.verbose,
+            ),
+        )
         regression = _scores.is_regression_target(y)
         score_names = _resolve_scores([self.scoring], regression)
-        ranking = _rank(X, y, pairs, score_names, regression, self.scoring, None, 0, "EncoderSelector")
+        ranking = _rank(
+            X, y, pairs, score_names, regression, self.scoring, None, 0, "EncoderSelector"
+        )
         best = ranking["encoder"].iloc[0]
         encoder = clone(dict(pairs)[best]).fit(X)
-        _contract.set_attributes(self, {
-            "ranking_": ranking,
-            "best_": best,
-            "encoder_": encoder,
-            "n_features_in_": encoder.n_features_in_,
-            "feature_names_in_": getattr(encoder, "feature_names_in_", None),
-        })
+        _contract.set_attributes(
+            self,
+            {
+                "ranking_": ranking,
+                "best_": best,
+                "encoder_": encoder,
+                "n_features_in_": encoder.n_features_in_,
+                "feature_names_in_": getattr(encoder, "feature_names_in_", None),
+            },
+        )
         return self
 
     def transform(self, X):
@@ -403,7 +485,11 @@ class EncoderSelector(TransformerMixin, BaseEstimator):
 
     def _candidate_modality(self):
         """The candidates' modality, when they name one; None otherwise (X decides at fit)."""
-        candidates = [self.candidates] if isinstance(self.candidates, (str, BaseEstimator)) else self.candidates
+        candidates = (
+            [self.candidates]
+            if isinstance(self.candidates, (str, BaseEstimator))
+            else self.candidates
+        )
         kinds = set()
         for cand in candidates or ():
             if isinstance(cand, _Encoder):
@@ -425,7 +511,9 @@ class EncoderSelector(TransformerMixin, BaseEstimator):
 
 # -- negative transfer --------------------------------------------------------------
 def _linear(regression):
-    return RidgeCV(alphas=np.logspace(-3, 3, 13)) if regression else LogisticRegression(max_iter=2000)
+    return (
+        RidgeCV(alphas=np.logspace(-3, 3, 13)) if regression else LogisticRegression(max_iter=2000)
+    )
 
 
 def _baseline(modality, regression):
@@ -440,16 +528,42 @@ def _scarcity(y, regression):
         return {"n_samples": n, "text": f"{n} samples (regression)."}
     _, counts = np.unique(np.asarray(y), return_counts=True)
     lo, med = int(counts.min()), float(np.median(counts))
-    regime = ("few-shot" if med <= 20 else "small data" if med <= 200 else "moderate data" if med <= 2000
-              else "large data")
-    return {"n_samples": n, "n_classes": len(counts), "min_per_class": lo, "median_per_class": med,
-            "regime": regime,
-            "text": f"{n} samples, {len(counts)} classes, {lo} to {int(counts.max())} per class "
-                    f"(median {med:g}): {regime}. Pretraining usually matters most with few labels per class."}
+    regime = (
+        "few-shot"
+        if med <= 20
+        else "small data"
+        if med <= 200
+        else "moderate data"
+        if med <= 2000
+        else "large data"
+    )
+    return {
+        "n_samples": n,
+        "n_classes": len(counts),
+        "min_per_class": lo,
+        "median_per_class": med,
+        "regime": regime,
+        "text": f"{n} samples, {len(counts)} classes, {lo} to {int(counts.max())} per class "
+        f"(median {med:g}): {regime}. Pretraining usually matters most with few labels per class.",
+    }
 
 
-def transfer_report(X, y, model, *, cv=5, fine_tune=True, scratch=True, baseline=True, fine_tune_params=None,
-                    scoring=None, random_state=0, n_jobs=None, device="auto", verbose=False):
+def transfer_report(
+    X,
+    y,
+    model,
+    *,
+    cv=5,
+    fine_tune=True,
+    scratch=True,
+    baseline=True,
+    fine_tune_params=None,
+    scoring=None,
+    random_state=0,
+    n_jobs=None,
+    device="auto",
+    verbose=False,
+):
     """Is transfer helping here? Pretrained vs fine-tuned vs scratch vs a non-neural baseline.
 
     All approaches are scored under the same cross-validation splits:
@@ -507,7 +621,9 @@ def transfer_report(X, y, model, *, cv=5, fine_tune=True, scratch=True, baseline
     >>> X = ["a fine good film", "a dull bad film", "good fun", "bad and dull"] * 6
     >>> y = [1, 0, 1, 0] * 6
     >>> with warnings.catch_warnings(record=True) as caught:
-    ...     report = transfer_report(X, y, "sktransfer/tiny-text", cv=3, fine_tune=False, scratch=False)
+    ...     report = transfer_report(
+    ...         X, y, "sktransfer/tiny-text", cv=3, fine_tune=False, scratch=False
+    ...     )
     >>> list(report.index)
     ['pretrained features + linear', 'baseline: TF-IDF + linear model']
     >>> report["mean"].tolist()  # both perfect: the pretrained model adds nothing here
@@ -523,44 +639,74 @@ def transfer_report(X, y, model, *, cv=5, fine_tune=True, scratch=True, baseline
     y = np.asarray(y)
     n_rows = len(get_modality(modality).check_X(X, "transfer_report"))
     if len(y) != n_rows:
-        raise ValueError(f"transfer_report: X has {n_rows} rows but y has {len(y)} entries; they must have the same length.")
+        raise ValueError(
+            f"transfer_report: X has {n_rows} rows but y has {len(y)} entries; they must have the "
+            "same length."
+        )
     regression = _scores.is_regression_target(y)
     if not regression:
         _scores._classes(y, "transfer_report", min_per_class=2)
     scoring = scoring or ("r2" if regression else "accuracy")
     if isinstance(cv, int):
-        splitter = (KFold if regression else StratifiedKFold)(cv, shuffle=True, random_state=random_state)
+        splitter = (KFold if regression else StratifiedKFold)(
+            cv, shuffle=True, random_state=random_state
+        )
     else:
         splitter = check_cv(cv, y, classifier=not regression)
     splits = list(splitter.split(np.zeros((len(y), 1)), y))
 
     enc_cls = estimator_class(modality, "encoder")
-    approaches = [("pretrained features + linear",
-                   make_pipeline(enc_cls(model=model, device=device, verbose=verbose), StandardScaler(),
-                                 _linear(regression)), True)]
+    approaches = [
+        (
+            "pretrained features + linear",
+            make_pipeline(
+                enc_cls(model=model, device=device, verbose=verbose),
+                StandardScaler(),
+                _linear(regression),
+            ),
+            True,
+        )
+    ]
     tuner_cls = estimator_class(modality, "regressor" if regression else "classifier")
     params = {"n_trainable_blocks": 2, **(fine_tune_params or {})}
     common = dict(model=model, random_state=random_state, device=device, verbose=verbose)
     if fine_tune:
         tuned = tuner_cls(**common).set_params(**params)
-        approaches.append((f"fine-tuned (n_trainable_blocks={tuned.n_trainable_blocks})", tuned, True))
+        approaches.append(
+            (f"fine-tuned (n_trainable_blocks={tuned.n_trainable_blocks})", tuned, True)
+        )
     if scratch:
         scratch_params = {**params, "n_trainable_blocks": "all", "weights": None}
-        approaches.append(("scratch (weights=None, all blocks)", tuner_cls(**common).set_params(**scratch_params),
-                           False))
+        approaches.append(
+            (
+                "scratch (weights=None, all blocks)",
+                tuner_cls(**common).set_params(**scratch_params),
+                False,
+            )
+        )
     if baseline:
         name, est = _baseline(modality, regression)
         approaches.append((name, est, False))
 
     rows, per_fold = [], {}
     for name, est, pretrained in approaches:
-        res = cross_validate(est, X, y, cv=splits, scoring=scoring, n_jobs=n_jobs, error_score="raise")
+        res = cross_validate(
+            est, X, y, cv=splits, scoring=scoring, n_jobs=n_jobs, error_score="raise"
+        )
         scores = np.asarray(res["test_score"], dtype=float)
         per_fold[name] = (scores, pretrained)
-        rows.append({"approach": name, "pretrained": pretrained, "mean": scores.mean(),
-                     "std": scores.std(ddof=1) if len(scores) > 1 else 0.0, "min": scores.min(),
-                     "max": scores.max(), "fit_time_s": float(np.mean(res["fit_time"])),
-                     "fold_scores": scores.round(4).tolist()})
+        rows.append(
+            {
+                "approach": name,
+                "pretrained": pretrained,
+                "mean": scores.mean(),
+                "std": scores.std(ddof=1) if len(scores) > 1 else 0.0,
+                "min": scores.min(),
+                "max": scores.max(),
+                "fit_time_s": float(np.mean(res["fit_time"])),
+                "fold_scores": scores.round(4).tolist(),
+            }
+        )
     table = pd.DataFrame(rows).set_index("approach")
     context = _scarcity(y, regression)
     table.attrs["context"] = context
@@ -570,24 +716,42 @@ def transfer_report(X, y, model, *, cv=5, fine_tune=True, scratch=True, baseline
     non = {k: s for k, (s, p) in per_fold.items() if not p}
     if not non:
         table["gain_vs_best_non_pretrained"] = np.nan
-        table.attrs["verdict"] = "No non-pretrained approach to compare with (scratch=False, baseline=False)."
+        table.attrs["verdict"] = (
+            "No non-pretrained approach to compare with (scratch=False, baseline=False)."
+        )
         return table
     best_non = max(non, key=lambda k: non[k].mean())
-    table["gain_vs_best_non_pretrained"] = [per_fold[k][0].mean() - non[best_non].mean() for k in table.index]
+    table["gain_vs_best_non_pretrained"] = [
+        per_fold[k][0].mean() - non[best_non].mean() for k in table.index
+    ]
     best_pre = max(pre, key=lambda k: pre[k].mean())
     diff = pre[best_pre] - non[best_non]
     gain = float(diff.mean())
     se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("inf")
-    versus = f"{best_pre!r} ({pre[best_pre].mean():.3f}) vs {best_non!r} ({non[best_non].mean():.3f})"
+    versus = (
+        f"{best_pre!r} ({pre[best_pre].mean():.3f}) vs {best_non!r} ({non[best_non].mean():.3f})"
+    )
     if gain <= 0:
-        verdict = (f"Negative transfer: {versus}, a difference of {gain:+.3f} {scoring} over {len(diff)} folds. "
-                   "The pretrained model does not help on this data; prefer the baseline, or try another model "
-                   "(rank_encoders).")
-        warnings.warn(f"{verdict} Context: {context['text']}", NegativeTransferWarning, stacklevel=2)
+        verdict = (
+            f"Negative transfer: {versus}, a difference of {gain:+.3f} {scoring} over {len(diff)} "
+            "folds. "
+            "The pretrained model does not help on this data; prefer the baseline, or try another "
+            "model "
+            "(rank_encoders)."
+        )
+        warnings.warn(
+            f"{verdict} Context: {context['text']}", NegativeTransferWarning, stacklevel=2
+        )
     elif gain <= 2 * se:
-        verdict = (f"No clear gain from transfer: {versus}, {gain:+.3f} {scoring}, within twice its fold-to-fold "
-                   f"standard error ({se:.3f}).")
+        verdict = (
+            f"No clear gain from transfer: {versus}, {gain:+.3f} {scoring}, within twice its "
+            "fold-to-fold "
+            f"standard error ({se:.3f})."
+        )
     else:
-        verdict = f"Transfer helps: {versus}, {gain:+.3f} {scoring} (standard error {se:.3f} over {len(diff)} folds)."
+        verdict = (
+            f"Transfer helps: {versus}, {gain:+.3f} {scoring} "
+            f"(standard error {se:.3f} over {len(diff)} folds)."
+        )
     table.attrs["verdict"] = f"{verdict} {context['text']}"
     return table

@@ -36,11 +36,13 @@ def _check_modality(modality, allow_none=True):
         return get_modality(modality).name
     except ValueError:
         options = "None, " if allow_none else ""
-        raise ValueError(f"modality must be {options}one of the known modalities, got {modality!r}") from None
+        raise ValueError(
+            f"modality must be {options}one of the known modalities, got {modality!r}"
+        ) from None
 
 
 def _listed(modality=None, include_test_models=False):
-    """(name, family) of every listed model, sorted by name; the first family to list a name wins."""
+    """(name, family) of every listed model, by name; the first family to list a name wins."""
     seen = {}
     for family in families():
         if family.test_only and not include_test_models:
@@ -130,7 +132,8 @@ def list_models(modality=None, available_offline=None, include_test_models=False
     Examples
     --------
     >>> df = list_models(modality="image")
-    >>> df.set_index("name").loc["resnet18", ["params", "input_size", "output_dim", "n_blocks"]].tolist()
+    >>> columns = ["params", "input_size", "output_dim", "n_blocks"]
+    >>> df.set_index("name").loc["resnet18", columns].tolist()
     [11689512, 224, 512, 5]
     >>> bool(df.set_index("name").loc["efficientnet_lite0", "available_offline"])
     True
@@ -142,12 +145,16 @@ def list_models(modality=None, available_offline=None, include_test_models=False
 
     modality = _check_modality(modality)
     if available_offline not in (None, True, False):
-        raise ValueError(f"available_offline must be None, True or False, got {available_offline!r}")
+        raise ValueError(
+            f"available_offline must be None, True or False, got {available_offline!r}"
+        )
     listed = _listed(modality, bool(include_test_models))
     for family in {id(f): f for _, f in listed}.values():
         if hasattr(family, "prefetch_facts"):
             family.prefetch_facts([n for n, f in listed if f is family])
-    rows = sorted((_row(name, family) for name, family in listed), key=lambda r: (r["modality"], r["name"]))
+    rows = sorted(
+        (_row(name, family) for name, family in listed), key=lambda r: (r["modality"], r["name"])
+    )
     if available_offline is not None:
         rows = [r for r in rows if r["available_offline"] == available_offline]
     columns = {}

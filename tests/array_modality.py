@@ -13,7 +13,14 @@ import numpy as np
 import torch
 from sklearn.utils.validation import _get_feature_names, check_array
 
-from sktransfer import ImageClassifier, ImageEncoder, ImageRegressor, TextClassifier, TextEncoder, TextRegressor
+from sktransfer import (
+    ImageClassifier,
+    ImageEncoder,
+    ImageRegressor,
+    TextClassifier,
+    TextEncoder,
+    TextRegressor,
+)
 from sktransfer.backbones import Backbone, register_backbone
 from sktransfer.backbones._nets import BlockNet, GlobalPool
 from sktransfer.backbones.base import ModelFacts
@@ -36,7 +43,7 @@ class ArrayPreprocess:
 
 
 class PadRow:
-    """One row -> a padded float tensor; with ``augment``, a little Gaussian noise (training only)."""
+    """One row -> a padded float tensor; with ``augment``, a little Gaussian noise (training)."""
 
     def __init__(self, preprocess, augment):
         self.preprocess = preprocess
@@ -48,7 +55,7 @@ class PadRow:
 
 
 class ArrayModality(Modality):
-    """Numbers: a 2-D array-like of shape (n_samples, n_features), validated by scikit-learn's check_array."""
+    """Numbers: a 2-D array-like (n_samples, n_features), checked by scikit-learn's check_array."""
 
     name = "array"
     noun = "rows"
@@ -70,7 +77,9 @@ class ArrayModality(Modality):
     def prepare(self, items, backbone):
         width = backbone.preprocess.width
         if len(items[0]) > width:
-            raise ValueError(f"{backbone.name} takes at most {width} features; got {len(items[0])}.")
+            raise ValueError(
+                f"{backbone.name} takes at most {width} features; got {len(items[0])}."
+            )
         return torch.from_numpy(backbone.preprocess.pad(np.stack(items)))
 
     def dummy_batch(self, backbone):
@@ -98,15 +107,35 @@ def build_tiny_mlp(name=TINY_MLP, *, weights="DEFAULT", device="cpu"):
             linear.bias.zero_()
         layers.append(torch.nn.Sequential(linear, torch.nn.Tanh()))
     net = BlockNet(layers, GlobalPool()).to(device).eval()
-    return Backbone(name=name, family="testing", modality="array", net=net, block_names=["layer1", "layer2"],
-                    preprocess=ArrayPreprocess(32), device=device)
+    return Backbone(
+        name=name,
+        family="testing",
+        modality="array",
+        net=net,
+        block_names=["layer1", "layer2"],
+        preprocess=ArrayPreprocess(32),
+        device=device,
+    )
 
 
 register_modality(ArrayModality())
-register_backbone(TINY_MLP, build_tiny_mlp, "array",
-                  facts=ModelFacts(TINY_MLP, "array", family="testing", params=2 * (32 * 32 + 32), input_size=32,
-                                   output_dim=32, n_blocks=2, pretraining_data="none (random weights)",
-                                   licence="BSD-3-Clause", source="test"))
+register_backbone(
+    TINY_MLP,
+    build_tiny_mlp,
+    "array",
+    facts=ModelFacts(
+        TINY_MLP,
+        "array",
+        family="testing",
+        params=2 * (32 * 32 + 32),
+        input_size=32,
+        output_dim=32,
+        n_blocks=2,
+        pretraining_data="none (random weights)",
+        licence="BSD-3-Clause",
+        source="test",
+    ),
+)
 
 
 # Every public estimator, on this modality: nothing but the modality changes.

@@ -70,7 +70,9 @@ def test_domain_arrays_keeps_the_input_type():
     assert X.name == "review"
     # DataFrames with the same columns
     X, _, _ = domain_arrays(s.to_frame(), [1, 0], t.to_frame())
-    assert isinstance(X, pd.DataFrame) and list(X.columns) == ["review"] and list(X.index) == [0, 1, 2]
+    assert (
+        isinstance(X, pd.DataFrame) and list(X.columns) == ["review"] and list(X.index) == [0, 1, 2]
+    )
     # mixed: a list
     X, _, _ = domain_arrays(s, [1, 0], ["c"])
     assert X == ["a", "b", "c"]
@@ -100,15 +102,30 @@ def test_domain_arrays_labels():
         (([], [], ["a"]), {}, ValueError, "X_source has no rows"),
         ((["a", "b"], None, ["c"]), {}, ValueError, r"No source labels \(y_source is None\)"),
         ((["a", "b"], [], ["c"]), {}, ValueError, r"No source labels \(y_source is empty\)"),
-        ((["a", "b", "c"], [1, 0], ["d"]), {}, ValueError, "X_source has 3 rows but y_source has 2 labels"),
-        ((["a"], [1], ["c", "d"]), {"y_target": [1]}, ValueError, "X_target has 2 rows but y_target has 1 labels"),
+        (
+            (["a", "b", "c"], [1, 0], ["d"]),
+            {},
+            ValueError,
+            "X_source has 3 rows but y_source has 2 labels",
+        ),
+        (
+            (["a"], [1], ["c", "d"]),
+            {"y_target": [1]},
+            ValueError,
+            "X_target has 2 rows but y_target has 1 labels",
+        ),
         ((["a", "b", "c"], [1, -1, 0], ["d"]), {}, ValueError, r"label -1 in 1 row\(s\): row 1"),
         ((["a", "b"], [0.5, np.nan], ["d"]), {}, ValueError, r"NaN in 1 row\(s\): row 1"),
         ((["a", "b"], ["pos", "neg"], ["d"]), {}, ValueError, "LabelEncoder"),
         ((["a", "b"], [[1], [0]], ["d"]), {}, ValueError, "must be 1-D"),
         (("ab", [1, 0], ["d"]), {}, TypeError, r"single str .* Wrap it in a list"),
         ((None, [1], ["d"]), {}, TypeError, "X_source is None"),
-        ((pd.DataFrame({"a": ["x"]}), [1], pd.DataFrame({"b": ["y"]})), {}, ValueError, "different columns"),
+        (
+            (pd.DataFrame({"a": ["x"]}), [1], pd.DataFrame({"b": ["y"]})),
+            {},
+            ValueError,
+            "different columns",
+        ),
     ],
 )
 def test_domain_arrays_errors(args, kwargs, error, match):
@@ -140,11 +157,15 @@ def test_check_domain_arrays():
 
 def test_missing_skada_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "skada", None)  # what an absent package looks like to import
-    with pytest.raises(ImportError, match=r'domain_arrays needs the package .skada.*pip install "sktransfer\[adapt\]"'):
+    with pytest.raises(
+        ImportError,
+        match=r'domain_arrays needs the package .skada.*pip install "sktransfer\[adapt\]"',
+    ):
         domain_arrays(["a"], [1], ["b"])
 
 
-# --------------------------------------------------------------------------- plumbing (tiny networks)
+# --------------------------------------------------------------------------- plumbing (tiny
+# networks)
 
 
 def _text_domains(n=24):
@@ -156,8 +177,11 @@ def _text_domains(n=24):
 
 @pytest.mark.parametrize(
     "adapter, weighted",
-    [(CORALAdapter(reg=0.1), False), (SubspaceAlignmentAdapter(n_components=4, random_state=0), False),
-     (DensityReweightAdapter(), True)],
+    [
+        (CORALAdapter(reg=0.1), False),
+        (SubspaceAlignmentAdapter(n_components=4, random_state=0), False),
+        (DensityReweightAdapter(), True),
+    ],
     ids=["mapping", "subspace", "reweighting"],
 )
 def test_text_encoder_in_a_da_pipeline(adapter, weighted):
@@ -175,10 +199,14 @@ def test_text_encoder_in_a_da_pipeline(adapter, weighted):
 def test_grid_search_with_text_rows_and_unsupervised_scorer():
     src, y_src, tgt = _text_domains()
     X, y, sd = domain_arrays(src, y_src, tgt)
-    pipe = make_da_pipeline(TextEncoder(model="sktransfer/tiny-text"), SubspaceAlignmentAdapter(random_state=0),
-                            LogisticRegression())
+    pipe = make_da_pipeline(
+        TextEncoder(model="sktransfer/tiny-text"),
+        SubspaceAlignmentAdapter(random_state=0),
+        LogisticRegression(),
+    )
     search = GridSearchCV(
-        pipe, {"subspacealignmentadapter__n_components": [2, 4]},
+        pipe,
+        {"subspacealignmentadapter__n_components": [2, 4]},
         cv=RowSplitter(SourceTargetShuffleSplit(n_splits=2, test_size=0.25, random_state=0)),
         scoring=FeatureScorer(PredictionEntropyScorer()),
     ).fit(X, y, sample_domain=sd)
@@ -193,21 +221,31 @@ def test_grid_search_over_an_encoder_parameter():
     src = rng.integers(0, 120, (30, 12, 12), dtype=np.uint8)
     tgt = rng.integers(60, 255, (20, 12, 12), dtype=np.uint8)
     X, y, sd = domain_arrays(src, np.arange(30) % 3, tgt)
-    pipe = make_da_pipeline(ImageEncoder(model="sktransfer/tiny-cnn", device="cpu"), CORALAdapter(reg=0.5),
-                            LogisticRegression(max_iter=1000))
+    pipe = make_da_pipeline(
+        ImageEncoder(model="sktransfer/tiny-cnn", device="cpu"),
+        CORALAdapter(reg=0.5),
+        LogisticRegression(max_iter=1000),
+    )
     search = GridSearchCV(
-        pipe, {"imageencoder__layer": [None, "stage1"], "coraladapter__reg": [0.1, 1.0]},
+        pipe,
+        {"imageencoder__layer": [None, "stage1"], "coraladapter__reg": [0.1, 1.0]},
         cv=RowSplitter(SourceTargetShuffleSplit(n_splits=2, test_size=0.3, random_state=0)),
-        scoring=FeatureScorer(PredictionEntropyScorer()), error_score="raise",
+        scoring=FeatureScorer(PredictionEntropyScorer()),
+        error_score="raise",
     ).fit(X, y, sample_domain=sd)
-    assert len(search.cv_results_["params"]) == 4 and np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert (
+        len(search.cv_results_["params"]) == 4
+        and np.isfinite(search.cv_results_["mean_test_score"]).all()
+    )
     encoder = search.best_estimator_.named_steps["imageencoder"].get_estimator()
     assert encoder.layer == search.best_params_["imageencoder__layer"]
     assert encoder.embedding_dim_ == (32 if encoder.layer is None else 16)
 
 
 def test_row_splitter_gives_the_skada_splits():
-    X, y, sd = domain_arrays([f"s{i}" for i in range(10)], np.arange(10) % 2, [f"t{i}" for i in range(6)])
+    X, y, sd = domain_arrays(
+        [f"s{i}" for i in range(10)], np.arange(10) % 2, [f"t{i}" for i in range(6)]
+    )
     cv = SourceTargetShuffleSplit(n_splits=3, test_size=0.5, random_state=0)
     ours = list(RowSplitter(cv).split(X, y, sample_domain=sd))
     theirs = list(cv.split(np.zeros((len(X), 1)), y, sample_domain=sd))
@@ -226,7 +264,9 @@ def test_feature_scorer_equals_skada_on_image_arrays():
     src = rng.integers(0, 120, (30, 12, 12), dtype=np.uint8)
     tgt = rng.integers(100, 255, (20, 12, 12), dtype=np.uint8)
     X, y, sd = domain_arrays(src, np.arange(30) % 3, tgt)
-    pipe = make_da_pipeline(ImageEncoder(model="sktransfer/tiny-cnn"), CORALAdapter(reg=0.5), LogisticRegression())
+    pipe = make_da_pipeline(
+        ImageEncoder(model="sktransfer/tiny-cnn"), CORALAdapter(reg=0.5), LogisticRegression()
+    )
     pipe.fit(X, y, sample_domain=sd)
     ours = FeatureScorer(PredictionEntropyScorer())(pipe, X, y, sample_domain=sd)
     theirs = PredictionEntropyScorer()(pipe, X, y, sample_domain=sd)
@@ -238,11 +278,18 @@ def test_feature_scorer_equals_skada_on_image_arrays():
 def test_mismatched_sample_domain_in_a_grid_search_is_a_clear_error():
     src, y_src, tgt = _text_domains()
     X, y, sd = domain_arrays(src, y_src, tgt)
-    pipe = make_da_pipeline(TextEncoder(model="sktransfer/tiny-text"), CORALAdapter(reg=0.1), LogisticRegression())
-    search = GridSearchCV(pipe, {"coraladapter__reg": [0.1, 1.0]},
-                          cv=RowSplitter(SourceTargetShuffleSplit(n_splits=2, random_state=0)),
-                          scoring=FeatureScorer(PredictionEntropyScorer()))
-    with pytest.raises(ValueError, match=f"sample_domain has {len(X) - 2} entries but X has {len(X)} rows"):
+    pipe = make_da_pipeline(
+        TextEncoder(model="sktransfer/tiny-text"), CORALAdapter(reg=0.1), LogisticRegression()
+    )
+    search = GridSearchCV(
+        pipe,
+        {"coraladapter__reg": [0.1, 1.0]},
+        cv=RowSplitter(SourceTargetShuffleSplit(n_splits=2, random_state=0)),
+        scoring=FeatureScorer(PredictionEntropyScorer()),
+    )
+    with pytest.raises(
+        ValueError, match=f"sample_domain has {len(X) - 2} entries but X has {len(X)} rows"
+    ):
         search.fit(X, y, sample_domain=sd[:-2])
 
 
@@ -253,15 +300,19 @@ def test_the_cache_embeds_each_image_once_across_pipelines():
     X, y, sd = domain_arrays(src, np.arange(16) % 2, tgt)
     backbone = get_backbone("sktransfer/tiny-cnn", device="cpu")
     before = backbone.n_forwarded
-    for adapter, clf in [(CORALAdapter(reg=0.5), LogisticRegression()),
-                         (SubspaceAlignmentAdapter(n_components=3, random_state=0), LogisticRegression()),
-                         (DensityReweightAdapter(), _weighted_lr())]:
+    for adapter, clf in [
+        (CORALAdapter(reg=0.5), LogisticRegression()),
+        (SubspaceAlignmentAdapter(n_components=3, random_state=0), LogisticRegression()),
+        (DensityReweightAdapter(), _weighted_lr()),
+    ]:
         make_da_pipeline(ImageEncoder(model="sktransfer/tiny-cnn", device="cpu"), adapter, clf).fit(
-            X, y, sample_domain=sd).predict(tgt)
+            X, y, sample_domain=sd
+        ).predict(tgt)
     assert backbone.n_forwarded - before == len(X)
 
 
-# --------------------------------------------------------------------------- real shifts, real models
+# --------------------------------------------------------------------------- real shifts, real
+# models
 
 
 def _split_target(X, y, n_adapt):
@@ -298,7 +349,11 @@ def test_image_adapters_on_digits_on_photos_with_efficientnet():
     for name, adapter, clf in [
         ("source-only", None, LogisticRegression(max_iter=1000)),
         ("mapping: CORAL", CORALAdapter(reg=0.1), LogisticRegression(max_iter=1000)),
-        ("subspace: SA", SubspaceAlignmentAdapter(n_components=64, random_state=0), LogisticRegression(max_iter=1000)),
+        (
+            "subspace: SA",
+            SubspaceAlignmentAdapter(n_components=64, random_state=0),
+            LogisticRegression(max_iter=1000),
+        ),
         ("reweighting: density", DensityReweightAdapter(), _weighted_lr()),
     ]:
         steps = [encoder()] + ([adapter] if adapter is not None else []) + [clf]
@@ -320,8 +375,11 @@ def test_printed_to_handwritten_pipeline_runs_on_efficientnet():
     Xt, yt = load_digit_images()
     X, y, sd = domain_arrays(Xs, ys, Xt[:100])
     assert isinstance(X, np.ndarray) and X.shape == (200, 8, 8)
-    pipe = make_da_pipeline(ImageEncoder(model="efficientnet_lite0", device="cpu"), CORALAdapter(reg=1.0),
-                            LogisticRegression(max_iter=1000)).fit(X, y, sample_domain=sd)
+    pipe = make_da_pipeline(
+        ImageEncoder(model="efficientnet_lite0", device="cpu"),
+        CORALAdapter(reg=1.0),
+        LogisticRegression(max_iter=1000),
+    ).fit(X, y, sample_domain=sd)
     # well above chance (10 %) on unseen handwritten digits, from 10 printed digits per class
     assert pipe.score(Xt[100:200], yt[100:200]) > 0.2
 
@@ -349,16 +407,30 @@ def test_text_adapters_on_film_reviews_to_tweets_with_minilm():
     for name, adapter, clf in [
         ("source-only", None, LogisticRegression(max_iter=1000)),
         ("mapping: CORAL", CORALAdapter(reg=1.0), LogisticRegression(max_iter=1000)),
-        ("mapping: entropic OT", EntropicOTMappingAdapter(reg_e=0.1), LogisticRegression(max_iter=1000)),
-        ("subspace: SA", SubspaceAlignmentAdapter(n_components=8, random_state=0), LogisticRegression(max_iter=1000)),
+        (
+            "mapping: entropic OT",
+            EntropicOTMappingAdapter(reg_e=0.1),
+            LogisticRegression(max_iter=1000),
+        ),
+        (
+            "subspace: SA",
+            SubspaceAlignmentAdapter(n_components=8, random_state=0),
+            LogisticRegression(max_iter=1000),
+        ),
         ("reweighting: density", DensityReweightAdapter(), _weighted_lr()),
     ]:
-        steps = [TextEncoder(model="all-MiniLM-L6-v2", device="cpu")] + ([adapter] if adapter else []) + [clf]
+        steps = (
+            [TextEncoder(model="all-MiniLM-L6-v2", device="cpu")]
+            + ([adapter] if adapter else [])
+            + [clf]
+        )
         pipe = make_da_pipeline(*steps).fit(X, y, sample_domain=sd)
         accuracy[name] = pipe.score(X_test, y_test)
     assert backbone.n_forwarded - before == len(set(X)) + len(set(X_test) - set(X))
     # measured: source-only 0.57, CORAL 0.73, subspace alignment 0.74
-    assert max(v for k, v in accuracy.items() if k != "source-only") >= accuracy["source-only"] + 0.10, accuracy
+    assert (
+        max(v for k, v in accuracy.items() if k != "source-only") >= accuracy["source-only"] + 0.10
+    ), accuracy
 
 
 @pytest.mark.slow
@@ -369,16 +441,25 @@ def test_grid_search_picks_an_adapter_setting_without_target_labels():
     from scipy.stats import spearmanr
 
     X, y, sd, X_test, y_test = _sentiment_shift()
-    pipe = make_da_pipeline(TextEncoder(model="all-MiniLM-L6-v2", device="cpu"), SubspaceAlignmentAdapter(random_state=0),
-                            LogisticRegression(max_iter=1000))
+    pipe = make_da_pipeline(
+        TextEncoder(model="all-MiniLM-L6-v2", device="cpu"),
+        SubspaceAlignmentAdapter(random_state=0),
+        LogisticRegression(max_iter=1000),
+    )
     grid = [1, 2, 8, 32]
     search = GridSearchCV(
-        pipe, {"subspacealignmentadapter__n_components": grid},
+        pipe,
+        {"subspacealignmentadapter__n_components": grid},
         cv=RowSplitter(SourceTargetShuffleSplit(n_splits=3, test_size=0.3, random_state=0)),
         scoring=FeatureScorer(PredictionEntropyScorer()),
     ).fit(X, y, sample_domain=sd)
-    true_accuracy = [sklearn.clone(pipe).set_params(subspacealignmentadapter__n_components=k)
-                     .fit(X, y, sample_domain=sd).score(X_test, y_test) for k in grid]
+    true_accuracy = [
+        sklearn.clone(pipe)
+        .set_params(subspacealignmentadapter__n_components=k)
+        .fit(X, y, sample_domain=sd)
+        .score(X_test, y_test)
+        for k in grid
+    ]
     chosen = grid.index(search.best_params_["subspacealignmentadapter__n_components"])
     assert true_accuracy[chosen] >= max(true_accuracy) - 0.03, (search.best_params_, true_accuracy)
     # at most one neighbouring pair out of order (Spearman 0.8 for 4 candidates)

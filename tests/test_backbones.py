@@ -63,7 +63,9 @@ def test_missing_weights_fail_fast_with_fix(torch_home, monkeypatch):
     monkeypatch.delenv("SKTRANSFER_OFFLINE", raising=False)
     start = time.perf_counter()
     with pytest.raises(WeightsUnavailableError) as info:
-        ImageEncoder(model="resnet50", weights="IMAGENET1K_V2", device="cpu").fit(np.zeros((1, 8, 8), np.uint8))
+        ImageEncoder(model="resnet50", weights="IMAGENET1K_V2", device="cpu").fit(
+            np.zeros((1, 8, 8), np.uint8)
+        )
     assert time.perf_counter() - start < 10
     message = str(info.value)
     assert "'resnet50'" in message and "IMAGENET1K_V2" in message
@@ -73,13 +75,18 @@ def test_missing_weights_fail_fast_with_fix(torch_home, monkeypatch):
 
 def test_missing_text_model_fails_fast(monkeypatch):
     start = time.perf_counter()
-    with pytest.raises(WeightsUnavailableError, match=r"'someorg/not-a-real-model'.*Hugging Face cache"):
+    with pytest.raises(
+        WeightsUnavailableError, match=r"'someorg/not-a-real-model'.*Hugging Face cache"
+    ):
         TextEncoder(model="someorg/not-a-real-model").fit(["a"])
     assert time.perf_counter() - start < 10
 
 
 def test_weight_names_are_checked():
-    with pytest.raises(ValueError, match=r"not a weights name of 'resnet18'; choose one of \['DEFAULT', 'IMAGENET1K_V1'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"not a weights name of 'resnet18'; choose one of \['DEFAULT', 'IMAGENET1K_V1'\]",
+    ):
         resolve_weights("resnet18", "IMAGENET1K_V9")
     with pytest.raises(ValueError, match="are for another model"):
         resolve_weights("resnet18", "ResNet50_Weights.IMAGENET1K_V2")
@@ -164,8 +171,11 @@ def test_blocks_reproduce_torchvision_features(arch, strip_head):
     bb = get_backbone(arch, weights=None, device="cpu")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        # The same initialisation arguments as the Backbone (GoogLeNet's and Inception-v3's init_weights).
-        model = torchvision.models.get_model(arch, weights=None, **_RANDOM_INIT.get(arch, {})).eval()
+        # The same initialisation arguments as the Backbone (GoogLeNet's and Inception-v3's
+        # init_weights).
+        model = torchvision.models.get_model(
+            arch, weights=None, **_RANDOM_INIT.get(arch, {})
+        ).eval()
     strip_head(model)
     x = torch.randn(1, 3, 224, 224)
     with torch.inference_mode():
@@ -182,13 +192,15 @@ def test_blocks_reproduce_torchvision_features(arch, strip_head):
 
 @pytest.mark.parametrize("arch", ["googlenet", "inception_v3"])
 def test_inception_input_transform_is_kept(arch):
-    """With ImageNet weights torchvision rescales their input first (transform_input); so do the blocks."""
+    """With ImageNet weights torchvision rescales the input (transform_input); so do the blocks."""
     from sktransfer.backbones._nets import BlockNet
     from sktransfer.backbones.torchvision_models import split_blocks
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        model = torchvision.models.get_model(arch, weights=None, init_weights=True, transform_input=True).eval()
+        model = torchvision.models.get_model(
+            arch, weights=None, init_weights=True, transform_input=True
+        ).eval()
     model.fc = torch.nn.Identity()
     blocks, pool = split_blocks(arch, model)
     x = torch.randn(1, 3, 160, 160)
@@ -236,7 +248,7 @@ def test_minilm_aliases_share_identity_and_cache():
 
 
 def test_text_weights_none_is_a_fixed_random_initialisation():
-    """weights=None: the same MiniLM architecture, randomly initialised the same way in every process."""
+    """weights=None: the MiniLM architecture, randomly initialised alike in every process."""
     from sktransfer.backbones import clear_backbones
 
     pretrained = get_backbone("all-MiniLM-L6-v2", device="cpu")

@@ -16,14 +16,24 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
-from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
+from sklearn.utils._param_validation import InvalidParameterError
 
-from sktransfer import ImageClassifier, ImageEncoder, ImageRegressor, TextClassifier, TextEncoder, TextRegressor
+from sktransfer import (
+    ImageClassifier,
+    ImageEncoder,
+    ImageRegressor,
+    TextClassifier,
+    TextEncoder,
+    TextRegressor,
+)
 
-TEXTS = [f"review number {i}: " + ("great acting" if i % 2 else "boring plot") * (1 + i % 3) for i in range(24)]
+TEXTS = [
+    f"review number {i}: " + ("great acting" if i % 2 else "boring plot") * (1 + i % 3)
+    for i in range(24)
+]
 IMAGES = np.random.default_rng(0).integers(0, 256, size=(24, 20, 20, 3), dtype=np.uint8)
 LABELS = np.arange(24) % 2
 
@@ -145,9 +155,13 @@ def test_subset_and_order_invariance(case):
     shuffled = [X[i] for i in order] if isinstance(X, list) else X[order]
     np.testing.assert_allclose(enc.transform(shuffled), full[order], rtol=1e-5, atol=1e-6)
     for start in range(0, len(X), 7):
-        np.testing.assert_allclose(enc.transform(X[start : start + 7]), full[start : start + 7], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            enc.transform(X[start : start + 7]), full[start : start + 7], rtol=1e-5, atol=1e-6
+        )
     # Without the cache each batch is computed afresh: same values.
-    np.testing.assert_allclose(make(cache=False, batch_size=3).fit(X).transform(X), full, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        make(cache=False, batch_size=3).fit(X).transform(X), full, rtol=1e-5, atol=1e-6
+    )
 
 
 def test_single_sample(case):
@@ -227,8 +241,13 @@ def test_pickle_loads_on_cpu_only_machine(tmp_path):
         f"np.testing.assert_array_equal(out, np.load({str(tmp_path / 'expected.npy')!r}));"
         "print('ok')"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env={**__import__("os").environ, "CUDA_VISIBLE_DEVICES": ""}, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "CUDA_VISIBLE_DEVICES": ""},
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("ok")
 
@@ -241,27 +260,34 @@ def test_n_jobs_cross_validation_matches_serial(case):
     np.testing.assert_allclose(parallel, serial)
 
 
-@pytest.mark.parametrize("param, value", [
-    ("batch_size", 0),
-    ("batch_size", 2.5),
-    ("batch_size", True),
-    ("cache", 3),
-    ("device", "tpu"),
-    ("model", ""),
-    ("weights", 3),
-    ("verbose", "loud"),
-])
+@pytest.mark.parametrize(
+    "param, value",
+    [
+        ("batch_size", 0),
+        ("batch_size", 2.5),
+        ("batch_size", True),
+        ("cache", 3),
+        ("device", "tpu"),
+        ("model", ""),
+        ("weights", 3),
+        ("verbose", "loud"),
+    ],
+)
 def test_bad_parameters_fail_at_fit(case, param, value):
     make, X = case
     enc = make().set_params(**{param: value})  # setting never raises
-    with pytest.raises(InvalidParameterError, match=rf"The '{param}' parameter of {type(enc).__name__} must be"):
+    with pytest.raises(
+        InvalidParameterError, match=rf"The '{param}' parameter of {type(enc).__name__} must be"
+    ):
         enc.fit(X)
 
 
 def test_unavailable_devices_are_explained(case):
     make, X = case
     for device in ("cuda", "cuda:1", "mps"):
-        with pytest.raises(ValueError, match=rf"device='{device}' was asked for, but .* is not available here"):
+        with pytest.raises(
+            ValueError, match=rf"device='{device}' was asked for, but .* is not available here"
+        ):
             make(device=device).fit(X)
 
 
@@ -269,33 +295,59 @@ def test_cache_that_is_a_file_is_explained(case, tmp_path):
     make, X = case
     path = tmp_path / "not-a-folder"
     path.write_text("x")
-    with pytest.raises(InvalidParameterError, match=r"The 'cache' parameter .* must be .*not an existing file"):
+    with pytest.raises(
+        InvalidParameterError, match=r"The 'cache' parameter .* must be .*not an existing file"
+    ):
         make(cache=str(path)).fit(X)
 
 
 def test_wrong_modality_model_is_explained():
-    with pytest.raises(ValueError, match="is an image model; TextEncoder needs a text model. Use ImageEncoder"):
+    with pytest.raises(
+        ValueError, match="is an image model; TextEncoder needs a text model. Use ImageEncoder"
+    ):
         TextEncoder(model="sktransfer/tiny-cnn").fit(TEXTS)
-    with pytest.raises(ValueError, match="is a text model; ImageEncoder needs an image model. Use TextEncoder"):
+    with pytest.raises(
+        ValueError, match="is a text model; ImageEncoder needs an image model. Use TextEncoder"
+    ):
         ImageEncoder(model="sktransfer/tiny-text").fit(IMAGES)
 
 
 # --------------------------------------------------------------------------- fine-tuners
 def _text_tuner(cls, **kw):
-    return cls(**{"model": "sktransfer/tiny-text", "n_trainable_blocks": 1, "max_epochs": 2, "device": "cpu",
-                  "random_state": 0, **kw})
+    return cls(
+        **{
+            "model": "sktransfer/tiny-text",
+            "n_trainable_blocks": 1,
+            "max_epochs": 2,
+            "device": "cpu",
+            "random_state": 0,
+            **kw,
+        }
+    )
 
 
 def _image_tuner(cls, **kw):
-    return cls(**{"model": "sktransfer/tiny-cnn", "n_trainable_blocks": 1, "max_epochs": 2, "device": "cpu",
-                  "random_state": 0, **kw})
+    return cls(
+        **{
+            "model": "sktransfer/tiny-cnn",
+            "n_trainable_blocks": 1,
+            "max_epochs": 2,
+            "device": "cpu",
+            "random_state": 0,
+            **kw,
+        }
+    )
 
 
 TUNERS = {
     "text-classifier": (lambda **kw: _text_tuner(TextClassifier, **kw), TEXTS, LABELS),
     "text-regressor": (lambda **kw: _text_tuner(TextRegressor, **kw), TEXTS, LABELS * 2.5 + 1),
     "image-classifier": (lambda **kw: _image_tuner(ImageClassifier, **kw), IMAGES, LABELS),
-    "image-regressor": (lambda **kw: _image_tuner(ImageRegressor, augment=False, **kw), IMAGES, LABELS * 2.5 + 1),
+    "image-regressor": (
+        lambda **kw: _image_tuner(ImageRegressor, augment=False, **kw),
+        IMAGES,
+        LABELS * 2.5 + 1,
+    ),
 }
 
 
@@ -309,7 +361,7 @@ def _predict(est, X):
 
 
 def test_fine_tuners_fit_contract(tuner):
-    """Params unchanged by fit, fit returns self, n_features_in_, idempotent, predict leaves the state alone."""
+    """Params unchanged by fit, fit returns self, n_features_in_, idempotence, state kept."""
     make, X, y = tuner
     est = make()
     before = est.get_params()
@@ -334,7 +386,9 @@ def test_fine_tuners_subset_and_order_invariance(tuner):
     shuffled = [X[i] for i in order] if isinstance(X, list) else X[order]
     np.testing.assert_allclose(_predict(est, shuffled), full[order], rtol=1e-5, atol=1e-5)
     for start in range(0, len(X), 7):
-        np.testing.assert_allclose(_predict(est, X[start:start + 7]), full[start:start + 7], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            _predict(est, X[start : start + 7]), full[start : start + 7], rtol=1e-5, atol=1e-5
+        )
 
 
 def test_fine_tuners_check_the_column_at_predict(tuner):
@@ -343,7 +397,9 @@ def test_fine_tuners_check_the_column_at_predict(tuner):
     assert list(est.feature_names_in_) == ["review"]
     _predict(est, pd.DataFrame({"review": list(X)}))
     _predict(est, list(X))  # no names: nothing to compare
-    with pytest.raises(ValueError, match=r"fitted on column\(s\) \['review'\] but got column\(s\) \['title'\]"):
+    with pytest.raises(
+        ValueError, match=r"fitted on column\(s\) \['review'\] but got column\(s\) \['title'\]"
+    ):
         _predict(est, pd.DataFrame({"title": list(X)}))
 
 

@@ -39,7 +39,9 @@ def test_minilm_matches_sentence_transformers_encode(reviews):
 
 def test_text_pipeline_beats_majority_on_real_reviews(reviews):
     X, y = reviews["text"], reviews["label"]
-    scores = cross_val_score(make_pipeline(TextEncoder(device="cpu"), LogisticRegression(max_iter=1000)), X, y, cv=CV)
+    scores = cross_val_score(
+        make_pipeline(TextEncoder(device="cpu"), LogisticRegression(max_iter=1000)), X, y, cv=CV
+    )
     majority = cross_val_score(DummyClassifier(), X, y, cv=CV).mean()
     assert scores.mean() > majority + 0.12, (scores.mean(), majority)
 
@@ -50,7 +52,9 @@ def test_cross_validation_embeds_each_text_once(reviews):
     y = pd.concat([reviews["label"], reviews["label"][:20]], ignore_index=True)
     backbone = minilm()
     before = backbone.n_forwarded
-    cross_val_score(make_pipeline(TextEncoder(device="cpu"), LogisticRegression(max_iter=1000)), X, y, cv=CV)
+    cross_val_score(
+        make_pipeline(TextEncoder(device="cpu"), LogisticRegression(max_iter=1000)), X, y, cv=CV
+    )
     assert backbone.n_forwarded - before == X.nunique() == len(reviews)
 
     before = backbone.n_forwarded
@@ -85,10 +89,14 @@ def test_disk_cache_survives_the_process_cache(tmp_path, reviews):
 
 
 def test_text_encoder_and_tfidf_side_by_side(reviews):
-    """Both pipelines run under the same splits; the encoder is not worse than TF-IDF on 300 snippets."""
+    """Both pipelines on the same splits; the encoder is not worse than TF-IDF on 300 snippets."""
     X, y = reviews["text"], reviews["label"]
-    enc = cross_val_score(make_pipeline(TextEncoder(device="cpu"), LogisticRegression(max_iter=1000)), X, y, cv=CV)
-    tfidf = cross_val_score(make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=1000)), X, y, cv=CV)
+    enc = cross_val_score(
+        make_pipeline(TextEncoder(device="cpu"), LogisticRegression(max_iter=1000)), X, y, cv=CV
+    )
+    tfidf = cross_val_score(
+        make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=1000)), X, y, cv=CV
+    )
     assert enc.mean() >= tfidf.mean() - 0.02, (enc.mean(), tfidf.mean())
 
 
@@ -96,7 +104,9 @@ def test_image_encoder_on_digits_with_shipped_efficientnet(digit_images):
     images, target = digit_images
     images, target = images[:250], target[:250]
     pipe = make_pipeline(ImageEncoder(device="cpu"), LogisticRegression(max_iter=2000))
-    scores = cross_val_score(pipe, images, target, cv=StratifiedKFold(3, shuffle=True, random_state=0))
+    scores = cross_val_score(
+        pipe, images, target, cv=StratifiedKFold(3, shuffle=True, random_state=0)
+    )
     assert scores.mean() > 0.75, scores  # chance is 0.10
 
 
@@ -123,11 +133,13 @@ def test_image_layers_and_inputs_agree(photo_files):
 def test_column_transformer_grid_search_with_text_image_and_numbers(reviews, photo_files):
     n = 60
     rng = np.random.default_rng(0)
-    df = pd.DataFrame({
-        "review": reviews["text"][:n].to_numpy(),
-        "photo_path": [photo_files[i % len(photo_files)] for i in range(n)],
-        "price": rng.normal(10, 3, n),
-    })
+    df = pd.DataFrame(
+        {
+            "review": reviews["text"][:n].to_numpy(),
+            "photo_path": [photo_files[i % len(photo_files)] for i in range(n)],
+            "price": rng.normal(10, 3, n),
+        }
+    )
     y = reviews["label"][:n].to_numpy()
     ct = make_column_transformer(
         (TextEncoder(model="all-MiniLM-L6-v2", device="cpu"), "review"),

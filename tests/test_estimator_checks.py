@@ -21,7 +21,14 @@ from array_modality import (
 )
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sktransfer import ImageClassifier, ImageEncoder, ImageRegressor, TextClassifier, TextEncoder, TextRegressor
+from sktransfer import (
+    ImageClassifier,
+    ImageEncoder,
+    ImageRegressor,
+    TextClassifier,
+    TextEncoder,
+    TextRegressor,
+)
 from sktransfer.selection import EncoderSelector
 
 # Enough training for check_classifiers_train (accuracy > 0.83),
@@ -60,9 +67,12 @@ def test_sklearn_compatible(estimator, check):
     check(estimator)
 
 
-@pytest.mark.parametrize("cls", [TextEncoder, ImageEncoder, TextClassifier, TextRegressor, ImageClassifier, ImageRegressor])
+@pytest.mark.parametrize(
+    "cls",
+    [TextEncoder, ImageEncoder, TextClassifier, TextRegressor, ImageClassifier, ImageRegressor],
+)
 def test_public_estimators_declare_their_input(cls):
-    """Text and image estimators say they take no numeric matrix, so scikit-learn skips those checks."""
+    """Text and image estimators take no numeric matrix, and say so: scikit-learn skips them."""
     tags = cls().__sklearn_tags__()
     assert tags.input_tags.two_d_array is False
     assert tags.input_tags.string is (cls in (TextEncoder, TextClassifier, TextRegressor))

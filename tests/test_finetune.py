@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.base import clone
-from sklearn.model_selection import GridSearchCV
 from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV
 
 from sktransfer import ImageClassifier, ImageRegressor, TextClassifier, TextRegressor
 from sktransfer.backbones import get_backbone
@@ -34,11 +34,20 @@ def pretrained_tiny_cnn(digits, tmp_path_factory):
     weights file a user would bring from an earlier project.
     """
     images, target = digits
-    clf = ImageClassifier(model="sktransfer/tiny-cnn", weights=None, n_trainable_blocks="all", augment=False,
-                          max_epochs=10, device="cpu", random_state=0).fit(images[:1000], target[:1000])
+    clf = ImageClassifier(
+        model="sktransfer/tiny-cnn",
+        weights=None,
+        n_trainable_blocks="all",
+        augment=False,
+        max_epochs=10,
+        device="cpu",
+        random_state=0,
+    ).fit(images[:1000], target[:1000])
     assert clf.history_[-1, "valid_acc"] > 0.9  # the source task was learnt
     path = tmp_path_factory.mktemp("weights") / "tiny_digits.pt"
-    state = {k: v for k, v in clf.net_.module_.state_dict().items() if k.startswith(("blocks.", "pool."))}
+    state = {
+        k: v for k, v in clf.net_.module_.state_dict().items() if k.startswith(("blocks.", "pool."))
+    }
     torch.save(state, path)
     return str(path)
 
@@ -50,11 +59,23 @@ def test_transfer_beats_scratch_on_digits(digits, pretrained_tiny_cnn):
     pretrained, scratch = [], []
     for seed in range(3):
         rng = np.random.default_rng(seed)
-        train = np.concatenate([rng.choice(np.flatnonzero(y == c), 10, replace=False) for c in (0, 1)])
+        train = np.concatenate(
+            [rng.choice(np.flatnonzero(y == c), 10, replace=False) for c in (0, 1)]
+        )
         test = np.setdiff1d(np.arange(len(y)), train)
-        common = dict(model="sktransfer/tiny-cnn", augment=False, early_stopping=False, device="cpu", random_state=seed)
-        pre = ImageClassifier(weights=pretrained_tiny_cnn, n_trainable_blocks=0, **common).fit(X[train], y[train])
-        scr = ImageClassifier(weights=None, n_trainable_blocks="all", **common).fit(X[train], y[train])
+        common = dict(
+            model="sktransfer/tiny-cnn",
+            augment=False,
+            early_stopping=False,
+            device="cpu",
+            random_state=seed,
+        )
+        pre = ImageClassifier(weights=pretrained_tiny_cnn, n_trainable_blocks=0, **common).fit(
+            X[train], y[train]
+        )
+        scr = ImageClassifier(weights=None, n_trainable_blocks="all", **common).fit(
+            X[train], y[train]
+        )
         pretrained.append((pre.predict(X[test]) == y[test]).mean())
         scratch.append((scr.predict(X[test]) == y[test]).mean())
     assert np.mean(pretrained) > np.mean(scratch) + 0.04, (pretrained, scratch)
@@ -71,8 +92,9 @@ def test_freeze_depth_trains_only_the_top_blocks(digits):
     backbone = get_backbone("sktransfer/tiny-cnn", device="cpu")
     before = [{k: v.clone() for k, v in b.state_dict().items()} for b in backbone.net.blocks]
     for k in (0, 1, 2, 3):
-        clf = ImageClassifier(model="sktransfer/tiny-cnn", n_trainable_blocks=k, augment=True, max_epochs=2,
-                              **FAST).fit(X, y)
+        clf = ImageClassifier(
+            model="sktransfer/tiny-cnn", n_trainable_blocks=k, augment=True, max_epochs=2, **FAST
+        ).fit(X, y)
         assert clf.cached_blocks_ == 0  # augmentation: every block sees new inputs
         after = _block_states(clf.net_.module_)
         for i, (b0, b1) in enumerate(zip(before, after)):
@@ -85,7 +107,7 @@ def test_freeze_depth_trains_only_the_top_blocks(digits):
 
 
 def test_batchnorm_statistics_of_trainable_blocks(digits):
-    """Pretrained: BN running statistics stay as pretrained (train and eval normalise alike); scratch: they train."""
+    """Pretrained: BN statistics stay (train and eval normalise alike); scratch: they train."""
     images, target = digits
     X, y = images[:96], target[:96]
     backbone = get_backbone("sktransfer/tiny-cnn", device="cpu")
@@ -93,35 +115,58 @@ def test_batchnorm_statistics_of_trainable_blocks(digits):
     pretrained = backbone.net.blocks[2][1].running_mean.clone()
 
     def fit(**kw):
-        return ImageClassifier(model="sktransfer/tiny-cnn", n_trainable_blocks=1, augment=False, max_epochs=2,
-                               head_init="random", **FAST, **kw).fit(X, y)
+        return ImageClassifier(
+            model="sktransfer/tiny-cnn",
+            n_trainable_blocks=1,
+            augment=False,
+            max_epochs=2,
+            head_init="random",
+            **FAST,
+            **kw,
+        ).fit(X, y)
 
     frozen_bn = fit()
     module = frozen_bn.net_.module_
     assert torch.equal(stats(module, -1), pretrained)
-    assert not torch.equal(module.blocks[-1][0].weight, backbone.net.blocks[2][0].weight)  # the block trained
-    assert not torch.equal(fit(freeze_batchnorm=False).net_.module_.blocks[-1][1].running_mean, pretrained)
+    assert not torch.equal(
+        module.blocks[-1][0].weight, backbone.net.blocks[2][0].weight
+    )  # the block trained
+    assert not torch.equal(
+        fit(freeze_batchnorm=False).net_.module_.blocks[-1][1].running_mean, pretrained
+    )
     scratch = fit(weights=None)
-    assert not torch.equal(scratch.net_.module_.blocks[-1][1].running_mean,
-                           get_backbone("sktransfer/tiny-cnn", weights=None).net.blocks[2][1].running_mean)
-    with pytest.raises(ValueError, match="The 'freeze_batchnorm' parameter of ImageClassifier must be"):
+    assert not torch.equal(
+        scratch.net_.module_.blocks[-1][1].running_mean,
+        get_backbone("sktransfer/tiny-cnn", weights=None).net.blocks[2][1].running_mean,
+    )
+    with pytest.raises(
+        ValueError, match="The 'freeze_batchnorm' parameter of ImageClassifier must be"
+    ):
         fit(freeze_batchnorm="yes")
 
 
 def test_all_blocks_and_scratch(digits):
     images, target = digits
-    clf = ImageClassifier(model="sktransfer/tiny-cnn", n_trainable_blocks="all", max_epochs=2, **FAST)
+    clf = ImageClassifier(
+        model="sktransfer/tiny-cnn", n_trainable_blocks="all", max_epochs=2, **FAST
+    )
     clf.fit(images[:60], target[:60])
     assert clf.n_trainable_blocks_ == 3
-    with pytest.raises(ValueError, match=r'more than the 3 blocks of this backbone; use an int in 0..3 or "all"'):
-        ImageClassifier(model="sktransfer/tiny-cnn", n_trainable_blocks=4).fit(images[:60], target[:60])
+    with pytest.raises(
+        ValueError, match=r'more than the 3 blocks of this backbone; use an int in 0..3 or "all"'
+    ):
+        ImageClassifier(model="sktransfer/tiny-cnn", n_trainable_blocks=4).fit(
+            images[:60], target[:60]
+        )
 
 
 def test_frozen_prefix_is_cached_and_shared_by_clones(digits):
     images, target = digits
     X, y = images[:200], target[:200]
     backbone = get_backbone("sktransfer/tiny-cnn", device="cpu")
-    clf = ImageClassifier(model="sktransfer/tiny-cnn", n_trainable_blocks=1, augment=False, max_epochs=3, **FAST)
+    clf = ImageClassifier(
+        model="sktransfer/tiny-cnn", n_trainable_blocks=1, augment=False, max_epochs=3, **FAST
+    )
     start = backbone.n_forwarded
     clf.fit(X, y)
     assert clf.cached_blocks_ == 2 and len(clf.net_.module_.blocks) == 1
@@ -134,8 +179,15 @@ def test_frozen_prefix_is_cached_and_shared_by_clones(digits):
     clf.predict(X)
     assert backbone.n_forwarded == start  # clones and predict reuse the cached prefix
     # The same training without the cache gives the same model.
-    uncached = ImageClassifier(model="sktransfer/tiny-cnn", n_trainable_blocks=1, augment=False, max_epochs=3,
-                               cache=False, head_init="random", **FAST).fit(X, y)
+    uncached = ImageClassifier(
+        model="sktransfer/tiny-cnn",
+        n_trainable_blocks=1,
+        augment=False,
+        max_epochs=3,
+        cache=False,
+        head_init="random",
+        **FAST,
+    ).fit(X, y)
     clf.set_params(head_init="random").fit(X, y)
     assert uncached.cached_blocks_ == 0
     np.testing.assert_allclose(uncached.predict_proba(X), clf.predict_proba(X), atol=1e-4)
@@ -144,8 +196,17 @@ def test_frozen_prefix_is_cached_and_shared_by_clones(digits):
 def test_random_state_reproducible(digits):
     images, target = digits
     X, y = images[:80], target[:80]
-    make = lambda rs: ImageClassifier(model="sktransfer/tiny-cnn", n_trainable_blocks=1, max_epochs=2,
-                                      device="cpu", random_state=rs, early_stopping=False)
+
+    def make(rs):
+        return ImageClassifier(
+            model="sktransfer/tiny-cnn",
+            n_trainable_blocks=1,
+            max_epochs=2,
+            device="cpu",
+            random_state=rs,
+            early_stopping=False,
+        )
+
     state = torch.random.get_rng_state()
     a = make(0).fit(X, y).predict_proba(X)
     b = make(0).fit(X, y).predict_proba(X)
@@ -179,10 +240,13 @@ def test_multilabel_indicator_y():
 def test_class_weight_balanced():
     X = [f"text {i}" for i in range(40)]
     y = ["rare"] * 5 + ["common"] * 35
-    clf = TextClassifier(model="sktransfer/tiny-text", class_weight="balanced", max_epochs=2, 
-                         **FAST).fit(X, y)
+    clf = TextClassifier(
+        model="sktransfer/tiny-text", class_weight="balanced", max_epochs=2, **FAST
+    ).fit(X, y)
     weight = clf.net_.criterion_.weight.numpy()
-    np.testing.assert_allclose(weight, [40 / (2 * 35), 40 / (2 * 5)])  # order of classes_: common, rare
+    np.testing.assert_allclose(
+        weight, [40 / (2 * 35), 40 / (2 * 5)]
+    )  # order of classes_: common, rare
     with pytest.raises(ValueError, match="not in y"):
         TextClassifier(model="sktransfer/tiny-text", class_weight={"other": 2}).fit(X, y)
 
@@ -192,8 +256,9 @@ def test_regressor_multioutput_and_scaling(digits):
     X = images[:150]
     brightness = X.reshape(len(X), -1).mean(1)
     y1 = 1000.0 + 50.0 * brightness  # far from unit scale
-    reg = ImageRegressor(model="sktransfer/tiny-cnn", n_trainable_blocks="all", augment=False, max_epochs=30,
-                         **FAST).fit(X, y1)
+    reg = ImageRegressor(
+        model="sktransfer/tiny-cnn", n_trainable_blocks="all", augment=False, max_epochs=30, **FAST
+    ).fit(X, y1)
     pred = reg.predict(X)
     assert pred.shape == (150,)
     assert abs(pred.mean() - y1.mean()) < 0.1 * y1.std() + 1
@@ -207,25 +272,40 @@ def test_regressor_multioutput_and_scaling(digits):
 def test_early_stopping_restores_best_and_validates_split():
     X = [f"sample {i} " + ("good" if i % 2 else "bad") for i in range(60)]
     y = [i % 2 for i in range(60)]
-    clf = TextClassifier(model="sktransfer/tiny-text", max_epochs=40, patience=2, lr=0.5, device="cpu",
-                         early_stopping=True, random_state=0).fit(X, y)
+    clf = TextClassifier(
+        model="sktransfer/tiny-text",
+        max_epochs=40,
+        patience=2,
+        lr=0.5,
+        device="cpu",
+        early_stopping=True,
+        random_state=0,
+    ).fit(X, y)
     assert clf.early_stopping_ is True
     history = clf.history_
     losses = history[:, "valid_loss"]
     assert len(history) < 40  # stopped early
     best = int(np.argmin(losses))
     assert history[best, "valid_loss_best"]
-    with pytest.raises(ValueError, match=r"stratified split, which needs at least one validation sample and two samples per class"):
-        TextClassifier(model="sktransfer/tiny-text", early_stopping=True).fit(["a", "b", "c", "d"], [0, 1, 2, 2])
+    with pytest.raises(
+        ValueError,
+        match=r"stratified split, which needs at least one validation sample and two samples per "
+        r"class",
+    ):
+        TextClassifier(model="sktransfer/tiny-text", early_stopping=True).fit(
+            ["a", "b", "c", "d"], [0, 1, 2, 2]
+        )
     TextClassifier(model="sktransfer/tiny-text", max_epochs=1, **FAST).fit(["a", "b"], [0, 1])
 
 
 def test_early_stopping_auto_needs_a_validation_set_of_50():
-    """Few-shot data trains without early stopping (its validation loss is noise); larger data stops early."""
+    """Few-shot data trains without early stopping (its validation loss is noise)."""
+
     def fit(n, **kw):
         X = [f"sample {i} " + ("good" if i % 2 else "bad") for i in range(n)]
-        return TextClassifier(model="sktransfer/tiny-text", max_epochs=2, device="cpu", random_state=0, **kw).fit(
-            X, [i % 2 for i in range(n)])
+        return TextClassifier(
+            model="sktransfer/tiny-text", max_epochs=2, device="cpu", random_state=0, **kw
+        ).fit(X, [i % 2 for i in range(n)])
 
     from skorch.dataset import ValidSplit
 
@@ -243,23 +323,38 @@ def test_early_stopping_auto_needs_a_validation_set_of_50():
     # A validation split given by the user turns it on; early_stopping=False keeps it off.
     assert fit(40, train_split=ValidSplit(4)).early_stopping_
     assert fit(600, early_stopping=False).train_split_ is None
-    with pytest.raises(ValueError, match="The 'early_stopping' parameter of TextClassifier must be"):
+    with pytest.raises(
+        ValueError, match="The 'early_stopping' parameter of TextClassifier must be"
+    ):
         fit(40, early_stopping="yes")
 
 
 def test_layerwise_learning_rates_and_gradual_unfreezing(digits):
     images, target = digits
-    clf = ImageClassifier(model="sktransfer/tiny-cnn", n_trainable_blocks=1, unfreeze_every=1, max_epochs=3,
-                          augment=False, layer_decay=0.5, backbone_lr_scale=0.1, lr=0.01,
-                          warmup_fraction=0.0, **FAST)
+    clf = ImageClassifier(
+        model="sktransfer/tiny-cnn",
+        n_trainable_blocks=1,
+        unfreeze_every=1,
+        max_epochs=3,
+        augment=False,
+        layer_decay=0.5,
+        backbone_lr_scale=0.1,
+        lr=0.01,
+        warmup_fraction=0.0,
+        **FAST,
+    )
     clf.fit(images[:64], target[:64])
     assert clf.trainable_schedule_ == (1, 3)
     assert clf.cached_blocks_ == 0  # blocks that unfreeze later cannot be cached
     module = clf.net_.module_
     assert module.n_frozen == 0  # all three blocks trainable by the last epoch
     assert all(p.requires_grad for p in module.parameters() if p is not module.norm)
-    base = {name: lr for name, lr in
-            zip(["blocks.0", "blocks.1", "blocks.2"], [0.01 * 0.1 * 0.25, 0.01 * 0.1 * 0.5, 0.01 * 0.1])}
+    base = {
+        name: lr
+        for name, lr in zip(
+            ["blocks.0", "blocks.1", "blocks.2"], [0.01 * 0.1 * 0.25, 0.01 * 0.1 * 0.5, 0.01 * 0.1]
+        )
+    }
     groups = clf.net_.optimizer_.param_groups
     # param_groups: one per pattern, then the default group (the head) at lr.
     lrs = [g["initial_lr"] if "initial_lr" in g else None for g in groups]
@@ -272,8 +367,15 @@ def test_layerwise_learning_rates_and_gradual_unfreezing(digits):
 def test_pickle_roundtrip_and_cpu_only_load(tmp_path, digits):
     images, target = digits
     # Defaults (early stopping, warm-up, LP-FT) included: every callback must pickle.
-    clf = ImageClassifier(model="sktransfer/tiny-cnn", n_trainable_blocks=1, max_epochs=2, unfreeze_every=1,
-                          early_stopping=True, device="cpu", random_state=0)
+    clf = ImageClassifier(
+        model="sktransfer/tiny-cnn",
+        n_trainable_blocks=1,
+        max_epochs=2,
+        unfreeze_every=1,
+        early_stopping=True,
+        device="cpu",
+        random_state=0,
+    )
     clf.fit(images[:200], target[:200])
     assert "early_stopping" in dict(clf.net_.callbacks_)
     expected = clf.predict_proba(images[80:100])
@@ -287,18 +389,28 @@ def test_pickle_roundtrip_and_cpu_only_load(tmp_path, digits):
         "import pickle, numpy as np, torch;"
         "assert not torch.cuda.is_available();"
         f"clf = pickle.loads(open({str(path)!r}, 'rb').read());"
-        f"np.testing.assert_array_equal(clf.predict_proba(np.load({str(tmp_path / 'x.npy')!r})), np.load({str(tmp_path / 'p.npy')!r}));"
+        f"np.testing.assert_array_equal(clf.predict_proba(np.load({str(tmp_path / 'x.npy')!r})), "
+        f"np.load({str(tmp_path / 'p.npy')!r}));"
         "print('ok')"
     )
     env = {**__import__("os").environ, "CUDA_VISIBLE_DEVICES": ""}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
 
 
 def test_prefixed_parameters_clone_and_grid_search(digits):
     images, target = digits
-    clf = ImageClassifier(model="sktransfer/tiny-cnn", augment=False, max_epochs=2, module__hidden=16,
-                          optimizer__weight_decay=0.0, iterator_train__drop_last=False, **FAST)
+    clf = ImageClassifier(
+        model="sktransfer/tiny-cnn",
+        augment=False,
+        max_epochs=2,
+        module__hidden=16,
+        optimizer__weight_decay=0.0,
+        iterator_train__drop_last=False,
+        **FAST,
+    )
     params = clf.get_params()
     assert params["module__hidden"] == 16 and params["optimizer__weight_decay"] == 0.0
     copy = clone(clf)
@@ -311,8 +423,12 @@ def test_prefixed_parameters_clone_and_grid_search(digits):
     assert len(search.cv_results_["mean_test_score"]) == 6
     head = search.best_estimator_.net_.module_.head
     assert head.layers[0].out_features == 16  # module__hidden built a hidden layer
-    with pytest.raises(ValueError, match=r"module__ parameters configure the new head: hidden, dropout"):
-        ImageClassifier(model="sktransfer/tiny-cnn", module__width=3, max_epochs=1, **FAST).fit(images[:40], target[:40])
+    with pytest.raises(
+        ValueError, match=r"module__ parameters configure the new head: hidden, dropout"
+    ):
+        ImageClassifier(model="sktransfer/tiny-cnn", module__width=3, max_epochs=1, **FAST).fit(
+            images[:40], target[:40]
+        )
     with pytest.raises(ValueError, match="unexpected keyword argument 'head__x'"):
         ImageClassifier(model="sktransfer/tiny-cnn", head__x=3).fit(images[:40], target[:40])
 
@@ -320,7 +436,10 @@ def test_prefixed_parameters_clone_and_grid_search(digits):
 def test_pandas_and_list_inputs_agree():
     X = [f"review {i} " + ("good" if i % 2 else "bad") for i in range(30)]
     y = np.array([i % 2 for i in range(30)])
-    make = lambda: TextClassifier(model="sktransfer/tiny-text", max_epochs=2, **FAST)
+
+    def make():
+        return TextClassifier(model="sktransfer/tiny-text", max_epochs=2, **FAST)
+
     expected = make().fit(X, y).predict_proba(X)
     series = pd.Series(X, name="review")
     np.testing.assert_allclose(make().fit(series, y).predict_proba(series), expected)
@@ -334,7 +453,9 @@ def test_text_prediction_order_is_kept():
     """Predictions are batched longest-first internally, returned in input order."""
     X = ["a" * (i % 7 + 1) + f" text {i}" + " long" * (i % 5) for i in range(40)]
     y = [i % 2 for i in range(40)]
-    clf = TextClassifier(model="sktransfer/tiny-text", n_trainable_blocks=1, max_epochs=2, **FAST).fit(X, y)
+    clf = TextClassifier(
+        model="sktransfer/tiny-text", n_trainable_blocks=1, max_epochs=2, **FAST
+    ).fit(X, y)
     assert clf.cached_blocks_ == 0
     one_by_one = np.vstack([clf.predict_proba([x]) for x in X])
     np.testing.assert_allclose(clf.predict_proba(X), one_by_one, atol=1e-5)
@@ -387,8 +508,12 @@ def test_minilm_frozen_layers_are_cached_token_level(reviews):
     assert len(cached.net_.module_.blocks) == 2  # only the trainable layers are in the module
     uncached = TextClassifier(cache=False, **common).fit(X, y)
     assert uncached.cached_blocks_ == 0
-    np.testing.assert_allclose(cached.history_[:, "train_loss"], uncached.history_[:, "train_loss"], rtol=1e-4)
-    np.testing.assert_allclose(cached.predict_proba(X[:20]), uncached.predict_proba(X[:20]), atol=1e-4)
+    np.testing.assert_allclose(
+        cached.history_[:, "train_loss"], uncached.history_[:, "train_loss"], rtol=1e-4
+    )
+    np.testing.assert_allclose(
+        cached.predict_proba(X[:20]), uncached.predict_proba(X[:20]), atol=1e-4
+    )
     # A grid-search candidate with another learning rate reuses the cached states.
     backbone = get_backbone("all-MiniLM-L6-v2", device="cpu")
     before = backbone.n_forwarded

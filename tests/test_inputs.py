@@ -30,7 +30,9 @@ def test_missing_text_names_row():
 
 
 def test_non_text_values_name_rows_and_types():
-    with pytest.raises(ValueError, match=r"row 1: int '42', expected str; row 3: float '1.5', expected str"):
+    with pytest.raises(
+        ValueError, match=r"row 1: int '42', expected str; row 3: float '1.5', expected str"
+    ):
         text_enc().fit(["a", 42, "b", 1.5])
     many = [None] * 12
     with pytest.raises(ValueError, match=r"in 12 row\(s\).*and 7 more row\(s\)"):
@@ -50,7 +52,10 @@ def test_empty_and_scalar_inputs():
 
 def test_dataframe_with_several_columns_is_refused():
     df = pd.DataFrame({"review": ["a", "b"], "title": ["c", "d"]})
-    with pytest.raises(ValueError, match=r"exactly one column of str, got a DataFrame with 2 columns \['review', 'title'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"exactly one column of str, got a DataFrame with 2 columns \['review', 'title'\]",
+    ):
         text_enc().fit(df)
 
 
@@ -64,7 +69,9 @@ def test_wrong_shapes():
     images = [np.zeros((8, 8), np.uint8), np.zeros((8, 8, 2), np.uint8)]
     with pytest.raises(ValueError, match=r"row 1 has shape \(8, 8, 2\)"):
         image_enc().fit(images)
-    with pytest.raises(ValueError, match=r"1-D sequence of str or a single column; got an array of shape \(3, 2\)"):
+    with pytest.raises(
+        ValueError, match=r"1-D sequence of str or a single column; got an array of shape \(3, 2\)"
+    ):
         text_enc().fit(np.array([["a", "b"]] * 3))
     with pytest.raises(TypeError, match="sparse input is not supported"):
         import scipy.sparse
@@ -79,7 +86,9 @@ def test_mismatched_lengths():
 
 def test_missing_image_file_names_path_and_row(tmp_path, photo_files):
     missing = tmp_path / "nope.jpg"
-    with pytest.raises(FileNotFoundError, match=rf"1 image file\(s\) do not exist: row 1: {missing}"):
+    with pytest.raises(
+        FileNotFoundError, match=rf"1 image file\(s\) do not exist: row 1: {missing}"
+    ):
         image_enc().fit([photo_files[0], str(missing)])
     enc = image_enc().fit(photo_files[:1])
     with pytest.raises(FileNotFoundError, match=r"row 0 \(index 'b'\)"):

@@ -19,13 +19,24 @@ from hypothesis import strategies as st
 from PIL import Image
 from sklearn.utils._param_validation import InvalidParameterError, make_constraint
 
-from sktransfer import ImageClassifier, ImageEncoder, ImageRegressor, TextClassifier, TextEncoder, TextRegressor
+from sktransfer import (
+    ImageClassifier,
+    ImageEncoder,
+    ImageRegressor,
+    TextClassifier,
+    TextEncoder,
+    TextRegressor,
+)
 from sktransfer.selection import EncoderSelector
 
-T, I = "sktransfer/tiny-text", "sktransfer/tiny-cnn"
+T, CNN = "sktransfer/tiny-text", "sktransfer/tiny-cnn"
 FAST = dict(max_epochs=1, device="cpu", random_state=0)
-SETTINGS = settings(max_examples=25, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 TEXT = {
     "TextEncoder": lambda: TextEncoder(model=T, device="cpu"),
@@ -34,10 +45,10 @@ TEXT = {
     "EncoderSelector": lambda: EncoderSelector([T], device="cpu"),
 }
 IMAGE = {
-    "ImageEncoder": lambda: ImageEncoder(model=I, device="cpu"),
-    "ImageClassifier": lambda: ImageClassifier(model=I, **FAST),
-    "ImageRegressor": lambda: ImageRegressor(model=I, **FAST),
-    "EncoderSelector": lambda: EncoderSelector([I], device="cpu"),
+    "ImageEncoder": lambda: ImageEncoder(model=CNN, device="cpu"),
+    "ImageClassifier": lambda: ImageClassifier(model=CNN, **FAST),
+    "ImageRegressor": lambda: ImageRegressor(model=CNN, **FAST),
+    "EncoderSelector": lambda: EncoderSelector([CNN], device="cpu"),
 }
 N = 8
 LABELS = np.array([0, 1] * (N // 2))
@@ -57,7 +68,7 @@ def _y(est):
 
 
 def _assert_clear(exc, *needles):
-    """The error is ours (or scikit-learn's parameter validation), of a clear type, naming what is wrong."""
+    """The error is ours (or scikit-learn's parameter validation), clear, naming what is wrong."""
     assert isinstance(exc, (ValueError, TypeError, FileNotFoundError)), repr(exc)
     origin = traceback.extract_tb(exc.__traceback__)[-1].filename
     assert any(part in origin for part in _OURS), f"raised from {origin}: {exc!r}"
@@ -71,7 +82,7 @@ def _fit_error(est, X, y):
         est.fit(X, y)
         if hasattr(est, "transform"):
             est.transform(X)
-    except Exception as exc:  # noqa: BLE001 - the property is about which exceptions
+    except Exception as exc:
         return exc
     return None
 
@@ -80,7 +91,9 @@ def _container(values, kind):
     if kind == "list":
         return list(values)
     if kind == "series":
-        return pd.Series(values, index=[f"id{i}" for i in range(len(values))], name="col", dtype=object)
+        return pd.Series(
+            values, index=[f"id{i}" for i in range(len(values))], name="col", dtype=object
+        )
     out = np.empty(len(values), dtype=object)
     out[:] = values
     return out
@@ -89,9 +102,12 @@ def _container(values, kind):
 # --------------------------------------------------------------------------- bad X
 
 _BAD_TEXT = st.one_of(
-    st.sampled_from([None, np.nan, pd.NA, pd.NaT, 3, 2.5, True, b"bytes", ("a", "b"), {"d": 1}, 1 + 2j]),
-    st.text(alphabet=st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), min_size=1, max_size=3).map(
-        lambda s: "ok " + s),
+    st.sampled_from(
+        [None, np.nan, pd.NA, pd.NaT, 3, 2.5, True, b"bytes", ("a", "b"), {"d": 1}, 1 + 2j]
+    ),
+    st.text(
+        alphabet=st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), min_size=1, max_size=3
+    ).map(lambda s: "ok " + s),
 )
 
 
@@ -115,16 +131,37 @@ def files(tmp_path_factory):
     Image.fromarray(np.zeros((5, 5), np.uint8)).save(folder / "good.png")
     data = (folder / "good.png").read_bytes()
     (folder / "cut.png").write_bytes(data[: len(data) // 2])
-    return {"folder": str(folder), "missing": str(folder / "nope.png"), "text": str(folder / "text.png"),
-            "empty": str(folder / "empty.jpg"), "cut": str(folder / "cut.png")}
+    return {
+        "folder": str(folder),
+        "missing": str(folder / "nope.png"),
+        "text": str(folder / "text.png"),
+        "empty": str(folder / "empty.jpg"),
+        "cut": str(folder / "cut.png"),
+    }
 
 
-_BAD_IMAGE = st.sampled_from([
-    None, np.nan, 3, "nope", b"bytes", {"d": 1},
-    np.zeros((8, 8), np.float32), np.zeros((8, 8, 2), np.uint8), np.zeros(8, np.uint8), np.zeros((0, 5), np.uint8),
-    np.zeros((8, 8), bool), np.zeros((2, 8, 8, 3), np.uint8), Image.new("RGB", (0, 3)),
-    "@folder", "@missing", "@text", "@empty", "@cut",
-])
+_BAD_IMAGE = st.sampled_from(
+    [
+        None,
+        np.nan,
+        3,
+        "nope",
+        b"bytes",
+        {"d": 1},
+        np.zeros((8, 8), np.float32),
+        np.zeros((8, 8, 2), np.uint8),
+        np.zeros(8, np.uint8),
+        np.zeros((0, 5), np.uint8),
+        np.zeros((8, 8), bool),
+        np.zeros((2, 8, 8, 3), np.uint8),
+        Image.new("RGB", (0, 3)),
+        "@folder",
+        "@missing",
+        "@text",
+        "@empty",
+        "@cut",
+    ]
+)
 
 
 @pytest.mark.parametrize("name", sorted(IMAGE))
@@ -147,7 +184,9 @@ _BAD_LABEL = st.sampled_from([None, np.nan, float("inf"), -float("inf"), pd.NA])
 _BAD_NUMBER = st.sampled_from([None, np.nan, float("inf"), "many", "1,5", pd.NA, {"a": 1}])
 
 
-@pytest.mark.parametrize("name", ["TextClassifier", "TextRegressor", "ImageClassifier", "ImageRegressor"])
+@pytest.mark.parametrize(
+    "name", ["TextClassifier", "TextRegressor", "ImageClassifier", "ImageRegressor"]
+)
 @SETTINGS
 @given(data=st.data(), pos=st.integers(0, N - 1), as_series=st.booleans())
 def test_bad_targets_name_their_row(name, data, pos, as_series):
@@ -167,7 +206,10 @@ ALL = sorted({f"text:{k}" for k in TEXT} | {f"image:{k}" for k in IMAGE})
 
 def _make(name):
     kind, cls_name = name.split(":")
-    return ((TEXT if kind == "text" else IMAGE)[cls_name](), GOOD_TEXTS if kind == "text" else GOOD_IMAGES)
+    return (
+        (TEXT if kind == "text" else IMAGE)[cls_name](),
+        GOOD_TEXTS if kind == "text" else GOOD_IMAGES,
+    )
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -183,8 +225,26 @@ def test_y_of_another_length_is_an_error(name, n_y):
 
 # --------------------------------------------------------------------------- bad parameters
 
-_JUNK = [-1, -0.5, 0, 0.5, 1.5, 7, 10**9, "x", "", None, [], {}, (), float("nan"), float("inf"), True, object(),
-         np.array([1.0, 2.0])]
+_JUNK = [
+    -1,
+    -0.5,
+    0,
+    0.5,
+    1.5,
+    7,
+    10**9,
+    "x",
+    "",
+    None,
+    [],
+    {},
+    (),
+    float("nan"),
+    float("inf"),
+    True,
+    object(),
+    np.array([1.0, 2.0]),
+]
 
 
 def _rejects(constraints, value):
@@ -200,7 +260,9 @@ def test_bad_parameter_values_name_the_parameter(name, data):
     value = data.draw(st.sampled_from(_JUNK))
     assume(_rejects(est._parameter_constraints[param], value))
     exc = _fit_error(est.set_params(**{param: value}), X, _y(est) if _supervised(est) else LABELS)
-    assert isinstance(exc, InvalidParameterError), f"{type(est).__name__}({param}={value!r}): {exc!r}"
+    assert isinstance(exc, InvalidParameterError), (
+        f"{type(est).__name__}({param}={value!r}): {exc!r}"
+    )
     _assert_clear(exc, f"'{param}' parameter of {type(est).__name__}")
 
 
@@ -215,12 +277,20 @@ def test_any_valid_text_gives_finite_features(texts):
 
 
 @SETTINGS
-@given(shapes=st.lists(st.tuples(st.integers(1, 40), st.integers(1, 40), st.sampled_from([0, 1, 3, 4])),
-                       min_size=1, max_size=4), seed=st.integers(0, 2**16))
+@given(
+    shapes=st.lists(
+        st.tuples(st.integers(1, 40), st.integers(1, 40), st.sampled_from([0, 1, 3, 4])),
+        min_size=1,
+        max_size=4,
+    ),
+    seed=st.integers(0, 2**16),
+)
 def test_any_valid_image_gives_finite_features(shapes, seed):
     rng = np.random.default_rng(seed)
-    images = [rng.integers(0, 256, (h, w) + ((c,) if c else ()), dtype=np.uint8) for h, w, c in shapes]
-    out = ImageEncoder(model=I, device="cpu").fit_transform(images)
+    images = [
+        rng.integers(0, 256, (h, w) + ((c,) if c else ()), dtype=np.uint8) for h, w, c in shapes
+    ]
+    out = ImageEncoder(model=CNN, device="cpu").fit_transform(images)
     assert out.shape == (len(images), 32) and np.isfinite(out).all()
 
 

@@ -48,14 +48,22 @@ def faces():
 
 
 FACE_CANDIDATES = [ImageEncoder("efficientnet_lite0", layer=layer) for layer in (2, 4, 6, 7)] + [
-    "efficientnet_lite0", ImageEncoder("efficientnet_lite0", weights=None), ImageEncoder("resnet18", weights=None),
-    ImageEncoder("mobilenet_v3_small", weights=None)]
+    "efficientnet_lite0",
+    ImageEncoder("efficientnet_lite0", weights=None),
+    ImageEncoder("resnet18", weights=None),
+    ImageEncoder("mobilenet_v3_small", weights=None),
+]
 
 
 def test_imagenet_weights_rank_above_random_weights_on_real_faces(faces, tmp_path):
     X, y = faces
-    table = rank_encoders(X, y, ["efficientnet_lite0", ImageEncoder("efficientnet_lite0", weights=None)],
-                          probe_cv=5, plot=tmp_path / "rank.png")
+    table = rank_encoders(
+        X,
+        y,
+        ["efficientnet_lite0", ImageEncoder("efficientnet_lite0", weights=None)],
+        probe_cv=5,
+        plot=tmp_path / "rank.png",
+    )
     assert list(table["encoder"]) == ["efficientnet_lite0", "efficientnet_lite0 (weights=None)"]
     top, bottom = table.iloc[0], table.iloc[1]
     for score in ("logme", "h_score", "gbc", "knn", "probe_score"):
@@ -71,7 +79,7 @@ def test_imagenet_weights_rank_above_random_weights_on_real_faces(faces, tmp_pat
 
 @pytest.mark.slow
 def test_logme_order_agrees_with_linear_probe_accuracy(faces):
-    """Kendall tau between LogME and linear-probe accuracy over 8 real feature sets (measured: 0.64).
+    """Kendall tau between LogME and linear-probe accuracy on 8 real feature sets (measured: 0.64).
 
     The probe trains on 40 images per split: with all 160 it is 97-100 %
     for every ImageNet feature set, and the ties leave tau to chance.
@@ -79,8 +87,13 @@ def test_logme_order_agrees_with_linear_probe_accuracy(faces):
     from sklearn.model_selection import StratifiedShuffleSplit
 
     X, y = faces
-    table = rank_encoders(X, y, FACE_CANDIDATES, scores=["logme"],
-                          probe_cv=StratifiedShuffleSplit(n_splits=20, train_size=40, random_state=0))
+    table = rank_encoders(
+        X,
+        y,
+        FACE_CANDIDATES,
+        scores=["logme"],
+        probe_cv=StratifiedShuffleSplit(n_splits=20, train_size=40, random_state=0),
+    )
     tau = kendalltau(table["logme"], table["probe_score"]).statistic
     assert tau > 0.5, table[["encoder", "logme", "probe_score"]]
     # Both orders put every ImageNet feature set above every random-weights network.
@@ -90,9 +103,13 @@ def test_logme_order_agrees_with_linear_probe_accuracy(faces):
 
 
 def test_minilm_ranks_above_its_random_init_and_tiny_net_on_reviews(reviews):
-    table = rank_encoders(reviews["text"], reviews["label"],
-                          ["sktransfer/tiny-text", TextEncoder(weights=None), "all-MiniLM-L6-v2"],
-                          scores=["logme", "knn"], sort_by="knn")
+    table = rank_encoders(
+        reviews["text"],
+        reviews["label"],
+        ["sktransfer/tiny-text", TextEncoder(weights=None), "all-MiniLM-L6-v2"],
+        scores=["logme", "knn"],
+        sort_by="knn",
+    )
     assert table["encoder"].iloc[0] == "all-MiniLM-L6-v2"
     assert table.attrs["sort_by"] == "knn" and table.attrs["task"] == "classification"
     minilm = table.set_index("encoder").loc["all-MiniLM-L6-v2"]
@@ -103,7 +120,9 @@ def test_minilm_ranks_above_its_random_init_and_tiny_net_on_reviews(reviews):
 def test_rank_encoders_regression_and_default_candidates(digits200):
     X, y = _bright_half()
     target = y * 2.5 + np.random.default_rng(0).normal(0, 0.1, len(y))
-    table = rank_encoders(X, target, ["sktransfer/tiny-cnn", ImageEncoder("sktransfer/tiny-cnn", layer=0)])
+    table = rank_encoders(
+        X, target, ["sktransfer/tiny-cnn", ImageEncoder("sktransfer/tiny-cnn", layer=0)]
+    )
     assert table.attrs["task"] == "regression"
     assert [c for c in table.columns if c in ("logme", "h_score", "gbc", "knn")] == ["logme", "knn"]
     with pytest.raises(ValueError, match=r"regression target; \['gbc'\] need class labels"):
@@ -117,7 +136,9 @@ def test_rank_encoders_regression_and_default_candidates(digits200):
 
 def test_rank_encoders_bad_input():
     X, y = _bright_half()
-    with pytest.raises(ValueError, match=r"Unknown model 'efficientnet_lite1'.*Did you mean 'efficientnet_lite0'"):
+    with pytest.raises(
+        ValueError, match=r"Unknown model 'efficientnet_lite1'.*Did you mean 'efficientnet_lite0'"
+    ):
         rank_encoders(X, y, ["efficientnet_lite1"])
     with pytest.raises(ValueError, match=r"too few samples per class: class 2 has 1"):
         rank_encoders(X[:5], [0, 0, 1, 1, 2], ["sktransfer/tiny-cnn"])
@@ -145,8 +166,11 @@ def test_infer_modality(tmp_path, photo_files):
 
 def test_encoder_selector_chooses_inside_each_fold():
     X, y = _bright_half(60)
-    cands = ["sktransfer/tiny-cnn", ImageEncoder("sktransfer/tiny-cnn", weights=None),
-             ImageEncoder("sktransfer/tiny-cnn", layer=0)]
+    cands = [
+        "sktransfer/tiny-cnn",
+        ImageEncoder("sktransfer/tiny-cnn", weights=None),
+        ImageEncoder("sktransfer/tiny-cnn", layer=0),
+    ]
     sel = EncoderSelector(cands, scoring="knn")
     fitted = clone(sel).fit(X[:40], y[:40])
     expected = rank_encoders(X[:40], y[:40], cands, scores=["knn"])
@@ -164,7 +188,9 @@ def test_encoder_selector_chooses_inside_each_fold():
     assert scores.mean() > 0.8
     search = GridSearchCV(pipe, {"encoderselector__scoring": ["logme", "knn"]}, cv=2).fit(X, y)
     assert search.best_estimator_[0].best_ in {c if isinstance(c, str) else None for c in cands} | {
-        "sktransfer/tiny-cnn (weights=None)", "sktransfer/tiny-cnn (layer=0)"}
+        "sktransfer/tiny-cnn (weights=None)",
+        "sktransfer/tiny-cnn (layer=0)",
+    }
     with pytest.raises(ValueError, match="requires y"):
         EncoderSelector(cands).fit(X, None)
     with pytest.raises(ValueError, match="The 'scoring' parameter of EncoderSelector must be"):
@@ -180,14 +206,16 @@ def test_encoder_selector_chooses_inside_each_fold():
 
 
 def test_encoder_selector_contract(photo_files):
-    """What scikit-learn's estimator checks assert, with real images (they feed numeric matrices)."""
+    """What scikit-learn's estimator checks assert, with real images (they feed numbers)."""
     import pandas as pd
     from sklearn.exceptions import NotFittedError
 
     X, y = _bright_half(40)
     X = np.ascontiguousarray(X)
     X.setflags(write=False)  # read-only input is fine
-    sel = EncoderSelector(["sktransfer/tiny-cnn", ImageEncoder("sktransfer/tiny-cnn", layer=0)], device="cpu")
+    sel = EncoderSelector(
+        ["sktransfer/tiny-cnn", ImageEncoder("sktransfer/tiny-cnn", layer=0)], device="cpu"
+    )
     with pytest.raises(NotFittedError):
         sel.transform(X)
     params = sel.get_params()
@@ -216,11 +244,16 @@ def test_transfer_report_flags_negative_transfer_on_digits(digits200):
     X, y = digits200
     with pytest.warns(NegativeTransferWarning, match="Negative transfer"):
         report = transfer_report(X, y, "efficientnet_lite0", cv=3, fine_tune=False, scratch=False)
-    assert list(report.index) == ["pretrained features + linear", "baseline: raw pixels (32x32) + linear model"]
+    assert list(report.index) == [
+        "pretrained features + linear",
+        "baseline: raw pixels (32x32) + linear model",
+    ]
     pixels = report.loc["baseline: raw pixels (32x32) + linear model"]
     pretrained = report.loc["pretrained features + linear"]
     assert pixels["mean"] > pretrained["mean"]
-    assert pretrained["gain_vs_best_non_pretrained"] == pytest.approx(pretrained["mean"] - pixels["mean"])
+    assert pretrained["gain_vs_best_non_pretrained"] == pytest.approx(
+        pretrained["mean"] - pixels["mean"]
+    )
     assert len(pretrained["fold_scores"]) == 3 and pretrained["std"] > 0
     ctx = report.attrs["context"]
     assert ctx["n_classes"] == 10 and ctx["min_per_class"] == 19 and ctx["regime"] == "few-shot"
@@ -231,8 +264,14 @@ def test_transfer_report_says_transfer_helps_on_reviews(reviews):
     """300 film snippets: MiniLM features beat TF-IDF trained on so little text."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", NegativeTransferWarning)
-        report = transfer_report(reviews["text"], reviews["label"], "all-MiniLM-L6-v2", cv=5, fine_tune=False,
-                                 scratch=False)
+        report = transfer_report(
+            reviews["text"],
+            reviews["label"],
+            "all-MiniLM-L6-v2",
+            cv=5,
+            fine_tune=False,
+            scratch=False,
+        )
     gain = report.loc["pretrained features + linear", "gain_vs_best_non_pretrained"]
     assert gain > 0.05, report
     assert report.attrs["verdict"].startswith("Transfer helps")
@@ -245,10 +284,19 @@ def test_transfer_report_with_fine_tuning_and_scratch(digits200):
     X, y = X[:100], y[:100] % 2
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NegativeTransferWarning)
-        report = transfer_report(X, y, "sktransfer/tiny-cnn", cv=2, fine_tune_params={
-            "n_trainable_blocks": 1, "max_epochs": 2, "augment": False})
-    assert list(report.index) == ["pretrained features + linear", "fine-tuned (n_trainable_blocks=1)",
-                                  "scratch (weights=None, all blocks)", "baseline: raw pixels (32x32) + linear model"]
+        report = transfer_report(
+            X,
+            y,
+            "sktransfer/tiny-cnn",
+            cv=2,
+            fine_tune_params={"n_trainable_blocks": 1, "max_epochs": 2, "augment": False},
+        )
+    assert list(report.index) == [
+        "pretrained features + linear",
+        "fine-tuned (n_trainable_blocks=1)",
+        "scratch (weights=None, all blocks)",
+        "baseline: raw pixels (32x32) + linear model",
+    ]
     assert report["pretrained"].tolist() == [True, True, False, False]
     assert report["fit_time_s"].gt(0).all()
     assert report["mean"].between(0, 1).all()

@@ -10,14 +10,31 @@ import torch
 from torchvision import models as tvm
 
 from sktransfer import zoo
-from sktransfer.backbones import efficientnet_lite, get_backbone, register_backbone, testing, unregister_backbone
+from sktransfer.backbones import (
+    efficientnet_lite,
+    get_backbone,
+    register_backbone,
+    testing,
+    unregister_backbone,
+)
 from sktransfer.backbones import sentence_transformers_models as st
 from sktransfer.backbones import torchvision_models as tv
 from sktransfer.backbones._nets import BlockNet
 from sktransfer.backbones.base import ModelFacts
 
-COLUMNS = ["name", "modality", "family", "params", "input_size", "output_dim", "n_blocks",
-           "pretraining_data", "licence", "source", "available_offline"]
+COLUMNS = [
+    "name",
+    "modality",
+    "family",
+    "params",
+    "input_size",
+    "output_dim",
+    "n_blocks",
+    "pretraining_data",
+    "licence",
+    "source",
+    "available_offline",
+]
 MINILM = "all-MiniLM-L6-v2"
 LITE0 = "efficientnet_lite0"
 
@@ -62,7 +79,12 @@ def test_every_torchvision_model_is_listed(table):
     assert set(listed["name"]) == tv_names
     assert (listed["modality"] == "image").all()
     # Every torchvision model has DEFAULT weights here, so these facts are all known.
-    assert listed[["params", "input_size", "output_dim", "pretraining_data", "licence"]].notna().all().all()
+    assert (
+        listed[["params", "input_size", "output_dim", "pretraining_data", "licence"]]
+        .notna()
+        .all()
+        .all()
+    )
 
 
 def test_modality_filter(table):
@@ -70,7 +92,9 @@ def test_modality_filter(table):
     assert set(image["modality"]) == {"image"} and set(text["modality"]) == {"text"}
     assert set(image["name"]) | set(text["name"]) == set(table["name"])
     assert {"resnet18", LITE0} <= set(image["name"])
-    assert {MINILM, "sentence-transformers/all-MiniLM-L6-v2", "all-mpnet-base-v2"} <= set(text["name"])
+    assert {MINILM, "sentence-transformers/all-MiniLM-L6-v2", "all-mpnet-base-v2"} <= set(
+        text["name"]
+    )
     with pytest.raises(ValueError, match="modality"):
         zoo.list_models(modality="audio")
 
@@ -86,8 +110,14 @@ def test_test_models_only_on_request(table):
     assert cnn["source"] == "test" and cnn["modality"] == "image"
     assert cnn["params"] == sum(p.numel() for p in bb.net.parameters())
     assert (cnn["output_dim"], cnn["n_blocks"], cnn["input_size"]) == (32, 3, 16)
-    assert _row(with_tests, testing.TINY_TEXT)["output_dim"] == get_backbone(testing.TINY_TEXT).output_dim()
-    assert len(zoo.list_models(modality="text", include_test_models=True)) == len(zoo.list_models(modality="text")) + 1
+    assert (
+        _row(with_tests, testing.TINY_TEXT)["output_dim"]
+        == get_backbone(testing.TINY_TEXT).output_dim()
+    )
+    assert (
+        len(zoo.list_models(modality="text", include_test_models=True))
+        == len(zoo.list_models(modality="text")) + 1
+    )
 
 
 @pytest.fixture
@@ -105,11 +135,16 @@ def registered():
 
 def test_registered_models(registered):
     # A test network registered under another name is still a test network;
-    # any other registered builder is listed with unknown facts, or the facts it was registered with.
+    # any other registered builder is listed with unknown facts, or the facts it was registered
+    # with.
     registered("zoo-test-tiny", testing.build_tiny_cnn, "image")
     registered("zoo-user-model", lambda name, weights="DEFAULT", device="cpu": None, "text")
-    registered("zoo-user-facts", lambda name, weights="DEFAULT", device="cpu": None, "text",
-               facts=ModelFacts("x", "text", params=5, licence="MIT"))
+    registered(
+        "zoo-user-facts",
+        lambda name, weights="DEFAULT", device="cpu": None,
+        "text",
+        facts=ModelFacts("x", "text", params=5, licence="MIT"),
+    )
     assert "zoo-test-tiny" not in set(zoo.list_models()["name"])
     assert _row(zoo.list_models(include_test_models=True), "zoo-test-tiny")["source"] == "test"
     user = zoo.model_info("zoo-user-model")
@@ -125,11 +160,15 @@ def test_resnet18_params_from_weights_meta_and_real_network(table):
     assert params == sum(p.numel() for p in tvm.resnet18(weights=None).parameters())
 
 
-@pytest.mark.parametrize("name, dim, crop", [
-    ("resnet18", 512, 224), ("efficientnet_b0", 1280, 224),
-    pytest.param("vit_b_16", 768, 224, marks=pytest.mark.slow),
-    pytest.param("convnext_tiny", 768, 224, marks=pytest.mark.slow),
-])
+@pytest.mark.parametrize(
+    "name, dim, crop",
+    [
+        ("resnet18", 512, 224),
+        ("efficientnet_b0", 1280, 224),
+        pytest.param("vit_b_16", 768, 224, marks=pytest.mark.slow),
+        pytest.param("convnext_tiny", 768, 224, marks=pytest.mark.slow),
+    ],
+)
 def test_torchvision_facts_match_built_backbone(table, name, dim, crop):
     row = _row(table, name)
     assert (row["output_dim"], row["input_size"]) == (dim, crop)
@@ -141,22 +180,43 @@ def test_torchvision_facts_match_built_backbone(table, name, dim, crop):
     assert row["params"] == sum(p.numel() for p in tvm.get_model(name, weights=None).parameters())
 
 
-CUTTABLE = ["alexnet", "vgg11_bn", "squeezenet1_0", "resnext50_32x4d", "wide_resnet50_2", "regnet_x_400mf",
-            "regnet_y_400mf", "densenet121", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large",
-            "efficientnet_b3", "efficientnet_v2_s", "mnasnet0_5", "convnext_small", "vit_l_32", "swin_t",
-            "googlenet", "inception_v3", "shufflenet_v2_x1_0", "maxvit_t"]
+CUTTABLE = [
+    "alexnet",
+    "vgg11_bn",
+    "squeezenet1_0",
+    "resnext50_32x4d",
+    "wide_resnet50_2",
+    "regnet_x_400mf",
+    "regnet_y_400mf",
+    "densenet121",
+    "mobilenet_v2",
+    "mobilenet_v3_small",
+    "mobilenet_v3_large",
+    "efficientnet_b3",
+    "efficientnet_v2_s",
+    "mnasnet0_5",
+    "convnext_small",
+    "vit_l_32",
+    "swin_t",
+    "googlenet",
+    "inception_v3",
+    "shufflenet_v2_x1_0",
+    "maxvit_t",
+]
 
 
 @pytest.mark.parametrize("name", CUTTABLE)
 def test_output_dim_is_what_the_cut_network_gives(table, name):
-    """Run the Backbone's own cut (split_blocks + BlockNet) on the meta device at the weights' crop size."""
+    """The Backbone's own cut (split_blocks + BlockNet) on the meta device, at the crop size."""
     row = _row(table, name)
     model = tv.meta_model(name)
     blocks, pool = tv.split_blocks(name, model)
     assert len(blocks) == row["n_blocks"]
     size = int(row["input_size"])
     with torch.no_grad():
-        out = BlockNet([b for _, b in blocks], pool).eval()(torch.empty(1, 3, size, size, device="meta"))
+        out = BlockNet([b for _, b in blocks], pool).eval()(
+            torch.empty(1, 3, size, size, device="meta")
+        )
     assert tuple(out.shape) == (1, row["output_dim"])
 
 
@@ -164,12 +224,17 @@ def test_meta_build_counts_every_parameter():
     for name in ("resnet50", "regnet_y_400mf", "vit_b_16", "efficientnet_b0", "densenet121"):
         model = tv.meta_model(name)
         assert {p.device.type for p in model.parameters()} == {"meta"}
-        assert sum(p.numel() for p in model.parameters()) == tvm.get_model_weights(name).DEFAULT.meta["num_params"]
+        assert (
+            sum(p.numel() for p in model.parameters())
+            == tvm.get_model_weights(name).DEFAULT.meta["num_params"]
+        )
 
 
 def test_every_torchvision_classifier_is_cut_into_blocks(table):
     image = table[table["source"] == "torchvision"]
-    assert len(image) >= 80 and image["n_blocks"].notna().all(), image.loc[image["n_blocks"].isna(), "name"].tolist()
+    assert len(image) >= 80 and image["n_blocks"].notna().all(), image.loc[
+        image["n_blocks"].isna(), "name"
+    ].tolist()
     # Their feature width is the input width of their classifier.
     widths = {"googlenet": 1024, "inception_v3": 2048, "shufflenet_v2_x1_0": 1024, "maxvit_t": 512}
     for name, width in widths.items():
@@ -177,7 +242,9 @@ def test_every_torchvision_classifier_is_cut_into_blocks(table):
 
 
 def test_an_unknown_architecture_says_which_ones_are_known():
-    with pytest.raises(ValueError, match="does not know how to cut torchvision's 'mystery'.*GoogLeNet"):
+    with pytest.raises(
+        ValueError, match="does not know how to cut torchvision's 'mystery'.*GoogLeNet"
+    ):
         tv.split_blocks("mystery", torch.nn.Linear(2, 2))
 
 
@@ -185,15 +252,26 @@ def test_torchvision_metadata_fields(table):
     vit_h = _row(table, "vit_h_14")
     member = tvm.ViT_H_14_Weights.DEFAULT
     assert vit_h["input_size"] == member.transforms().crop_size[0] == 518
-    assert vit_h["licence"].startswith("CC-BY-NC-4.0") and member.meta["license"] in vit_h["licence"]
+    assert (
+        vit_h["licence"].startswith("CC-BY-NC-4.0") and member.meta["license"] in vit_h["licence"]
+    )
     assert "SWAG" in vit_h["pretraining_data"] and vit_h["pretraining_data"].endswith("ImageNet-1k")
     r18 = _row(table, "resnet18")
     assert r18["pretraining_data"] == "ImageNet-1k"
     assert "https://github.com/pytorch/vision" in r18["licence"]
-    assert _row(table, "efficientnet_b3")["input_size"] == tvm.EfficientNet_B3_Weights.DEFAULT.transforms().crop_size[0] == 300
-    assert {_row(table, n)["family"] for n in ("resnet50", "resnext50_32x4d", "wide_resnet50_2")} == {"resnet"}
-    assert (_row(table, "vit_b_16")["family"], _row(table, "convnext_tiny")["family"],
-            _row(table, "efficientnet_v2_s")["family"]) == ("vit", "convnext", "efficientnet")
+    assert (
+        _row(table, "efficientnet_b3")["input_size"]
+        == tvm.EfficientNet_B3_Weights.DEFAULT.transforms().crop_size[0]
+        == 300
+    )
+    assert {
+        _row(table, n)["family"] for n in ("resnet50", "resnext50_32x4d", "wide_resnet50_2")
+    } == {"resnet"}
+    assert (
+        _row(table, "vit_b_16")["family"],
+        _row(table, "convnext_tiny")["family"],
+        _row(table, "efficientnet_v2_s")["family"],
+    ) == ("vit", "convnext", "efficientnet")
 
 
 def test_shipped_minilm_facts_match_loaded_model(table):
@@ -210,7 +288,8 @@ def test_shipped_minilm_facts_match_loaded_model(table):
     # The hand-written facts also agree with what the shipped files say.
     read = st.folder_facts(str(st.minilm_path()))
     assert {k: read[k] for k in ("family", "params", "output_dim", "input_size", "n_blocks")} == {
-        k: row[k] for k in ("family", "params", "output_dim", "input_size", "n_blocks")}
+        k: row[k] for k in ("family", "params", "output_dim", "input_size", "n_blocks")
+    }
     assert read["licence"].lower() == row["licence"].lower() == "apache-2.0"
 
 
@@ -256,7 +335,7 @@ def test_available_offline_filter(empty_torch_home):
 
 
 def test_sentence_transformers_model_in_hub_cache(tmp_path, monkeypatch):
-    """A known short name becomes available, with facts read from its files, when it is in the HF cache."""
+    """A known short name becomes available, with facts from its files, once in the HF cache."""
     import huggingface_hub.constants as hf_constants
 
     name = "all-MiniLM-L12-v2"
@@ -271,7 +350,12 @@ def test_sentence_transformers_model_in_hub_cache(tmp_path, monkeypatch):
     shutil.copytree(st.minilm_path(), repo / "snapshots" / ("0" * 40))
     after = zoo.model_info(name)
     assert after["available_offline"] and after["source"] == "sentence-transformers"
-    assert (after["params"], after["output_dim"], after["input_size"], after["n_blocks"]) == (22_713_216, 384, 256, 7)
+    assert (after["params"], after["output_dim"], after["input_size"], after["n_blocks"]) == (
+        22_713_216,
+        384,
+        256,
+        7,
+    )
     assert name in zoo.default_candidates("text")
 
 
@@ -309,7 +393,11 @@ def test_default_candidates(empty_torch_home):
     assert "resnet18" in image and "googlenet" in image
     assert "resnet18" not in zoo.default_candidates("image", available_offline=False)
     assert "resnet34" in zoo.default_candidates("image", available_offline=False)
-    assert set(zoo.default_candidates("image", available_offline=None)) >= {"resnet18", "resnet34", LITE0}
+    assert set(zoo.default_candidates("image", available_offline=None)) >= {
+        "resnet18",
+        "resnet34",
+        LITE0,
+    }
     with pytest.raises(ValueError):
         zoo.default_candidates("audio")
 

@@ -116,13 +116,20 @@ def families():
     """Every family, in resolution order (registered names first)."""
     from . import efficientnet_lite, sentence_transformers_models, testing, torchvision_models
 
-    return (*_REGISTERED.values(), testing.FAMILY, efficientnet_lite.FAMILY, sentence_transformers_models.FAMILY,
-            torchvision_models.FAMILY)
+    return (
+        *_REGISTERED.values(),
+        testing.FAMILY,
+        efficientnet_lite.FAMILY,
+        sentence_transformers_models.FAMILY,
+        torchvision_models.FAMILY,
+    )
 
 
 def _check_name(name):
     if not isinstance(name, (str, os.PathLike)) or (isinstance(name, str) and not name):
-        raise TypeError(f"model must be a non-empty str (a model name or a local folder), got {name!r}")
+        raise TypeError(
+            f"model must be a non-empty str (a model name or a local folder), got {name!r}"
+        )
     return os.fspath(name)
 
 

@@ -1,4 +1,4 @@
-"""torch modules shared by the backbone families: block networks and the modules that fine-tune them.
+"""torch modules shared by the backbone families: block networks, and the modules that tune them.
 
 Imported lazily (torch at the top); everything is at module level so fitted
 networks pickle. Freeze depth is one rule here, counted from the top: a
@@ -75,9 +75,11 @@ class BlockNet(nn.Module):
         return True
 
     def transfer_net(self, start, head, n_trainable, input_module=None, freeze_batchnorm=False):
-        """Blocks ``start`` and above, the pool and ``head``, with the top ``n_trainable`` blocks trainable."""
+        """Blocks ``start`` and up, the pool and ``head``; the top ``n_trainable`` blocks train."""
         norm = input_module if start == 0 else None
-        return BlockTransferNet(list(self.blocks)[start:], self.pool, head, n_trainable, norm, freeze_batchnorm)
+        return BlockTransferNet(
+            list(self.blocks)[start:], self.pool, head, n_trainable, norm, freeze_batchnorm
+        )
 
 
 class _Trainable:

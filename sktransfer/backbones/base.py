@@ -1,4 +1,4 @@
-"""The Backbone (one pretrained network cut into ordered blocks), its facts, and what families share.
+"""The Backbone (a pretrained network cut into ordered blocks), its facts, what families share.
 
 Every estimator talks to networks through a :class:`Backbone`: how its input
 is prepared (through its :class:`~sktransfer.modalities.base.Modality`), the
@@ -69,15 +69,24 @@ def resolve_device(device):
             return "mps"
         return "cpu"
     if not isinstance(device, str) or device.split(":")[0] not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' (optionally 'cuda:N') or 'mps'; got {device!r}.")
+        raise ValueError(
+            f"device must be 'auto', 'cpu', 'cuda' (optionally 'cuda:N') or 'mps'; got {device!r}."
+        )
     kind = device.split(":")[0]
     if kind != "cpu":
         torch = require("torch")
         mps = getattr(torch.backends, "mps", None)
-        available = torch.cuda.is_available() if kind == "cuda" else (mps is not None and mps.is_available())
+        available = (
+            torch.cuda.is_available()
+            if kind == "cuda"
+            else (mps is not None and mps.is_available())
+        )
         if not available:
             name = "CUDA" if kind == "cuda" else "MPS (Apple silicon)"
-            raise ValueError(f"device={device!r} was asked for, but {name} is not available here; use device='auto' or 'cpu'.")
+            raise ValueError(
+                f"device={device!r} was asked for, but {name} is not available here; use "
+                "device='auto' or 'cpu'."
+            )
     return device
 
 
@@ -118,8 +127,10 @@ def read_state_dict(path, model):
         raise FileNotFoundError(f"weights file {str(path)!r} for {model!r} does not exist.")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many kinds here
-        raise ValueError(f"Could not read {str(path)!r} as a torch state dict for {model!r}: {exc}") from exc
+    except Exception as exc:
+        raise ValueError(
+            f"Could not read {str(path)!r} as a torch state dict for {model!r}: {exc}"
+        ) from exc
     for key in ("state_dict", "model_state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -146,7 +157,8 @@ def load_state(module, state, source, target, optional=()):
     missing = [k for k in missing if not k.startswith(tuple(optional))]
     if missing or unexpected:
         raise ValueError(
-            f"{source} does not match {target}: missing keys {missing[:5]}{'...' if len(missing) > 5 else ''}, "
+            f"{source} does not match {target}: missing keys "
+            f"{missing[:5]}{'...' if len(missing) > 5 else ''}, "
             f"unexpected keys {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}."
         )
 
@@ -156,7 +168,9 @@ def is_local_weights(weights):
     if isinstance(weights, os.PathLike):
         return True
     return isinstance(weights, str) and (
-        os.sep in weights or "/" in weights or Path(weights).suffix in (".pth", ".pt", ".bin", ".ckpt")
+        os.sep in weights
+        or "/" in weights
+        or Path(weights).suffix in (".pth", ".pt", ".bin", ".ckpt")
     )
 
 
@@ -179,7 +193,7 @@ COLUMNS = (
 
 @dataclass(frozen=True)
 class ModelFacts:
-    """What the zoo says about one model, known without loading its weights (as timm's ``PretrainedCfg``).
+    """What the zoo says about a model, known without loading it (as timm's ``PretrainedCfg``).
 
     A fact that cannot be known without downloading the model is None, never
     guessed. ``available_offline`` is not a fact of the model but of this
@@ -273,8 +287,19 @@ class Backbone:
         How many samples have gone through the network (used to prove cache hits).
     """
 
-    def __init__(self, *, name, family, modality, net, block_names, preprocess=None, device="cpu", arch=None,
-                 weights_tag=None):
+    def __init__(
+        self,
+        *,
+        name,
+        family,
+        modality,
+        net,
+        block_names,
+        preprocess=None,
+        device="cpu",
+        arch=None,
+        weights_tag=None,
+    ):
         self.name = name
         self.family = family
         self.modality = get_modality(modality)
@@ -292,7 +317,10 @@ class Backbone:
         )
 
     def __repr__(self):
-        return f"Backbone({self.name!r}, family={self.family!r}, blocks={self.n_blocks}, device={self.device!r})"
+        return (
+            f"Backbone({self.name!r}, family={self.family!r}, blocks={self.n_blocks}, "
+            f"device={self.device!r})"
+        )
 
     @property
     def n_blocks(self):
@@ -300,7 +328,7 @@ class Backbone:
 
     @property
     def ragged(self):
-        """Whether a block's raw output has a different length per sample (token states of texts)."""
+        """Whether a block's raw output has a length per sample (texts' token states)."""
         return bool(getattr(self.net, "ragged_states", False))
 
     def can_start_at(self, block):
@@ -315,7 +343,10 @@ class Backbone:
         if isinstance(layer, str):
             if layer in self.block_names:
                 return self.block_names.index(layer)
-            raise ValueError(f"layer={layer!r} is not a block of {self.name!r}; its blocks are {self.block_names}.")
+            raise ValueError(
+                f"layer={layer!r} is not a block of {self.name!r}; its blocks are "
+                f"{self.block_names}."
+            )
         if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool) and -n <= layer < n:
             return int(layer) % n
         raise ValueError(
@@ -338,7 +369,11 @@ class Backbone:
         with self._lock, torch.inference_mode():
             self.net.eval()
             x = self.modality.to_device(batch, self)
-            out = self.net(x, layer=layer) if pooled else self.net.block_output(x, self.layer_index(layer))
+            out = (
+                self.net(x, layer=layer)
+                if pooled
+                else self.net.block_output(x, self.layer_index(layer))
+            )
             self.n_forwarded += len(out)
             if isinstance(out, list):
                 return [o.float().cpu().numpy() for o in out]

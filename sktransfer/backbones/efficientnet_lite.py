@@ -97,7 +97,9 @@ def build(name=NAME, *, weights="DEFAULT", device="cpu"):
     start = 0
     for i, length in enumerate(STAGES, start=1):
         idx = range(start, start + length)
-        stage = EfficientNetLiteStage([net._blocks[j] for j in idx], [rate * j / n_blocks for j in idx])
+        stage = EfficientNetLiteStage(
+            [net._blocks[j] for j in idx], [rate * j / n_blocks for j in idx]
+        )
         blocks.append((f"stage{i}", stage))
         start += length
     blocks.append(("head", ConvBNReLU6(net._conv_head, net._bn1)))

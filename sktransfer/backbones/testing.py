@@ -40,7 +40,10 @@ class TinyTextNet(nn.Module):
         for text in texts:
             offsets.append(len(ids))
             ids.extend(text.encode("utf-8")[:256] or b"\0")
-        return {"input_ids": torch.tensor(ids, dtype=torch.long), "offsets": torch.tensor(offsets, dtype=torch.long)}
+        return {
+            "input_ids": torch.tensor(ids, dtype=torch.long),
+            "offsets": torch.tensor(offsets, dtype=torch.long),
+        }
 
     def forward(self, features, layer=None):
         x = self.embed(features["input_ids"], features["offsets"])
@@ -74,7 +77,8 @@ def tiny_cnn(seed=0):
 def _bad_weights(name, weights, files):
     more = ", or a state-dict file saved from it" if files else ""
     return ValueError(
-        f"weights={weights!r} for the test network {name!r} must be 'DEFAULT' (seed 0) or None (seed 1){more}."
+        f"weights={weights!r} for the test network {name!r} must be 'DEFAULT' (seed 0) or None "
+        f"(seed 1){more}."
     )
 
 
@@ -82,7 +86,14 @@ def build_tiny_text(name=TINY_TEXT, *, weights="DEFAULT", device="cpu"):
     if weights not in ("DEFAULT", None):
         raise _bad_weights(name, weights, files=False)
     net = TinyTextNet(seed=0 if weights is not None else 1).to(device).eval()
-    return Backbone(name=name, family="testing", modality="text", net=net, block_names=["embed", "proj"], device=device)
+    return Backbone(
+        name=name,
+        family="testing",
+        modality="text",
+        net=net,
+        block_names=["embed", "proj"],
+        device=device,
+    )
 
 
 def build_tiny_cnn(name=TINY_CNN, *, weights="DEFAULT", device="cpu"):
@@ -91,7 +102,9 @@ def build_tiny_cnn(name=TINY_CNN, *, weights="DEFAULT", device="cpu"):
     if weights not in (None, "DEFAULT"):
         if not (isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights)):
             raise _bad_weights(name, weights, files=True)
-        load_state(net, read_state_dict(weights, name), f"weights file {str(weights)!r}", repr(name))
+        load_state(
+            net, read_state_dict(weights, name), f"weights file {str(weights)!r}", repr(name)
+        )
     net = net.to(device).eval()
     return Backbone(
         name=name,
@@ -126,7 +139,7 @@ class TestingFamily(Family):
     def build(self, name, *, weights="DEFAULT", device="cpu"):
         return _BUILDERS[name](name, weights=weights, device=device)
 
-    @functools.lru_cache(maxsize=None)  # noqa: B019 - one family object per process
+    @functools.cache  # noqa: B019 - one family object per process
     def facts(self, name):
         return measured_facts(self.build(name))
 

@@ -22,8 +22,16 @@ from urllib.parse import urlparse
 from .._deps import require
 from ..modalities.image import ImagePreprocess
 from ._nets import BlockNet, GlobalPool
-from .base import Backbone, Family, ModelFacts, WeightsUnavailableError, can_reach, is_local_weights, load_state
-from .base import read_state_dict
+from .base import (
+    Backbone,
+    Family,
+    ModelFacts,
+    WeightsUnavailableError,
+    can_reach,
+    is_local_weights,
+    load_state,
+    read_state_dict,
+)
 
 torch = require("torch", "torchvision backbones")
 models = require("torchvision.models", "torchvision backbones")
@@ -162,19 +170,27 @@ def resolve_weights(arch, weights):
     try:
         enum = models.get_model_weights(arch)
     except (ValueError, KeyError):
-        raise ValueError(f"torchvision has no pretrained weights for {arch!r}; use weights=None or a local file.") from None
+        raise ValueError(
+            f"torchvision has no pretrained weights for {arch!r}; use weights=None or a local file."
+        ) from None
     name = str(weights)
     if "." in name:
         cls_name, _, name = name.partition(".")
         if cls_name != enum.__name__:
-            raise ValueError(f"weights={weights!r} are for another model; {arch!r} takes {enum.__name__} members.")
+            raise ValueError(
+                f"weights={weights!r} are for another model; {arch!r} takes {enum.__name__} "
+                "members."
+            )
     if name == "DEFAULT":
         return enum.DEFAULT
     try:
         return enum[name]
     except KeyError:
         choices = ["DEFAULT"] + [m.name for m in enum]
-        raise ValueError(f"weights={weights!r} is not a weights name of {arch!r}; choose one of {choices}, None, or a local file path.") from None
+        raise ValueError(
+            f"weights={weights!r} is not a weights name of {arch!r}; choose one of {choices}, "
+            "None, or a local file path."
+        ) from None
 
 
 def checkpoint_path(weights_enum):
@@ -185,10 +201,14 @@ def checkpoint_path(weights_enum):
 
 def _unavailable(arch, member, path):
     return WeightsUnavailableError(
-        f"Pretrained weights for {arch!r} ({type(member).__name__}.{member.name}) are not on this machine "
-        f"and cannot be downloaded now. Looked for {path} (torchvision's cache; set TORCH_HOME to move it) "
-        f"and could not reach {urlparse(member.url).hostname}. To fix: on a machine with internet run "
-        f"`python -c \"import torchvision; torchvision.models.get_model('{arch}', weights='{member.name}')\"` "
+        f"Pretrained weights for {arch!r} ({type(member).__name__}.{member.name}) are not on this "
+        "machine "
+        f"and cannot be downloaded now. Looked for {path} (torchvision's cache; set TORCH_HOME to "
+        "move it) "
+        f"and could not reach {urlparse(member.url).hostname}. To fix: on a machine with internet "
+        "run "
+        f"`python -c \"import torchvision; torchvision.models.get_model('{arch}', "
+        f"weights='{member.name}')\"` "
         f"and copy {path.name} to {path.parent}; or pass weights='/path/to/{path.name}'; "
         "or weights=None for random initialisation (a from-scratch baseline)."
     )
@@ -210,7 +230,9 @@ def split_blocks(arch, model):
     tvm = models
     if isinstance(model, tvm.ResNet):
         stem = nn.Sequential(model.conv1, model.bn1, model.relu, model.maxpool)
-        blocks = [("stem", stem)] + [(f"layer{i}", getattr(model, f"layer{i}")) for i in range(1, 5)]
+        blocks = [("stem", stem)] + [
+            (f"layer{i}", getattr(model, f"layer{i}")) for i in range(1, 5)
+        ]
         return blocks, GlobalPool()
     if isinstance(model, tvm.RegNet):
         blocks = [("stem", model.stem)] + list(model.trunk_output.named_children())
@@ -262,23 +284,47 @@ def split_blocks(arch, model):
 
         if isinstance(model, tvm.GoogLeNet):
             stem = ["conv1", "maxpool1", "conv2", "conv3", "maxpool2"]
-            stages = [("inception3", ["inception3a", "inception3b"]),
-                      ("inception4", ["maxpool3"] + [f"inception4{c}" for c in "abcde"]),
-                      ("inception5", ["maxpool4", "inception5a", "inception5b"])]
+            stages = [
+                ("inception3", ["inception3a", "inception3b"]),
+                ("inception4", ["maxpool3"] + [f"inception4{c}" for c in "abcde"]),
+                ("inception5", ["maxpool4", "inception5a", "inception5b"]),
+            ]
         else:
-            stem = ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1",
-                    "Conv2d_4a_3x3", "maxpool2"]
-            stages = [("mixed5", [f"Mixed_5{c}" for c in "bcd"]), ("mixed6", [f"Mixed_6{c}" for c in "abcde"]),
-                      ("mixed7", [f"Mixed_7{c}" for c in "abc"])]
-        blocks = [("stem", seq(stem, InceptionInput(model.transform_input, device=next(model.parameters()).device)))]
+            stem = [
+                "Conv2d_1a_3x3",
+                "Conv2d_2a_3x3",
+                "Conv2d_2b_3x3",
+                "maxpool1",
+                "Conv2d_3b_1x1",
+                "Conv2d_4a_3x3",
+                "maxpool2",
+            ]
+            stages = [
+                ("mixed5", [f"Mixed_5{c}" for c in "bcd"]),
+                ("mixed6", [f"Mixed_6{c}" for c in "abcde"]),
+                ("mixed7", [f"Mixed_7{c}" for c in "abc"]),
+            ]
+        blocks = [
+            (
+                "stem",
+                seq(
+                    stem,
+                    InceptionInput(model.transform_input, device=next(model.parameters()).device),
+                ),
+            )
+        ]
         blocks += [(name, seq(parts)) for name, parts in stages]
         return blocks, GlobalPool()
     if isinstance(model, tvm.ShuffleNetV2):
         blocks = [("stem", nn.Sequential(model.conv1, model.maxpool))]
-        blocks += [(f"stage{i}", getattr(model, f"stage{i}")) for i in (2, 3, 4)] + [("head", model.conv5)]
+        blocks += [(f"stage{i}", getattr(model, f"stage{i}")) for i in (2, 3, 4)] + [
+            ("head", model.conv5)
+        ]
         return blocks, GlobalPool()
     if isinstance(model, tvm.MaxVit):
-        blocks = [("stem", model.stem)] + [(f"stage{i}", b) for i, b in enumerate(model.blocks, start=1)]
+        blocks = [("stem", model.stem)] + [
+            (f"stage{i}", b) for i, b in enumerate(model.blocks, start=1)
+        ]
         # The head up to its pre-logits layer (pool, LayerNorm, Linear, Tanh), as timm's pre_logits.
         return blocks, nn.Sequential(*list(model.classifier.children())[:-1])
     features = getattr(model, "features", None)
@@ -290,7 +336,8 @@ def split_blocks(arch, model):
     raise ValueError(
         f"sktransfer does not know how to cut torchvision's {arch!r} into blocks yet; "
         "supported: ResNet/ResNeXt/Wide-ResNet, RegNet, MobileNet v2/v3, EfficientNet v1/v2, "
-        "MNASNet, ConvNeXt, DenseNet, VGG, ViT, Swin, GoogLeNet, Inception-v3, ShuffleNet v2, MaxViT, "
+        "MNASNet, ConvNeXt, DenseNet, VGG, ViT, Swin, GoogLeNet, Inception-v3, ShuffleNet v2, "
+        "MaxViT, "
         "SqueezeNet, AlexNet."
     )
 
@@ -314,12 +361,16 @@ def build(arch, *, weights="DEFAULT", device="cpu"):
             torch.manual_seed(0)
             model = models.get_model(arch, weights=None, **_RANDOM_INIT.get(arch, {}))
         try:
-            preprocess = ImagePreprocess.from_torchvision(models.get_model_weights(arch).DEFAULT.transforms())
+            preprocess = ImagePreprocess.from_torchvision(
+                models.get_model_weights(arch).DEFAULT.transforms()
+            )
         except (ValueError, KeyError, AttributeError):
             preprocess = _IMAGENET
         tag = None
         if weights is not None:
-            _load_into(model, read_state_dict(weights, arch), arch, f"weights file {str(weights)!r}")
+            _load_into(
+                model, read_state_dict(weights, arch), arch, f"weights file {str(weights)!r}"
+            )
             tag = f"file:{os.fspath(weights)}"
     blocks, pool = split_blocks(arch, model)
     net = BlockNet([b for _, b in blocks], pool).to(device).eval()
@@ -357,7 +408,10 @@ def _pretraining_data(member):
     name = member.name
     data = _DATASET_OF_TOKEN.get(name.split("_")[0], name.split("_")[0])
     if "SWAG" in name:
-        return f"SWAG weakly-supervised pre-training (https://arxiv.org/abs/2201.08371), fine-tuned on {data}"
+        return (
+            "SWAG weakly-supervised pre-training (https://arxiv.org/abs/2201.08371), "
+            f"fine-tuned on {data}"
+        )
     return data
 
 
@@ -365,7 +419,10 @@ def _licence(member):
     url = member.meta.get("license")
     if url:
         return f"{_LICENCE_OF_URL.get(url, 'see')} ({url})"
-    return f"see torchvision docs: weights may carry their training data's terms ({TORCHVISION_LICENCE_URL})"
+    return (
+        "see torchvision docs: weights may carry their training data's terms "
+        f"({TORCHVISION_LICENCE_URL})"
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -379,11 +436,29 @@ def _meta_init_mode():
     from torch.overrides import TorchFunctionMode
 
     factories = {torch.empty, torch.zeros, torch.ones, torch.full, torch.rand, torch.randn}
-    inplace = {getattr(torch.Tensor, n) for n in (
-        "normal_", "uniform_", "fill_", "zero_", "copy_", "erfinv_", "clamp_", "mul_", "add_",
-        "exponential_", "bernoulli_", "random_", "trunc_normal_") if hasattr(torch.Tensor, n)}
+    inplace = {
+        getattr(torch.Tensor, n)
+        for n in (
+            "normal_",
+            "uniform_",
+            "fill_",
+            "zero_",
+            "copy_",
+            "erfinv_",
+            "clamp_",
+            "mul_",
+            "add_",
+            "exponential_",
+            "bernoulli_",
+            "random_",
+            "trunc_normal_",
+        )
+        if hasattr(torch.Tensor, n)
+    }
     init = torch.nn.init
-    initialisers = {getattr(init, n) for n in dir(init) if n.endswith("_") and callable(getattr(init, n))}
+    initialisers = {
+        getattr(init, n) for n in dir(init) if n.endswith("_") and callable(getattr(init, n))
+    }
 
     class MetaInit(TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):
@@ -433,12 +508,12 @@ def _head_in_features(model):
     return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _structure(name):
-    """(params, output_dim, n_blocks) of torchvision's ``name``; n_blocks None where sktransfer cannot cut it."""
+    """(params, output_dim, n_blocks) of ``name``; n_blocks None where sktransfer cannot cut it."""
     try:
         model = meta_model(name)
-    except Exception:  # noqa: BLE001 - a future architecture that does not build on meta
+    except Exception:
         return None, None, None
     params = sum(p.numel() for p in model.parameters())
     try:
@@ -460,17 +535,28 @@ def structures(names):
             gc.enable()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def facts(name):
     params, dim, n_blocks = _structure(name)
     module = models.get_model_builder(name).__module__.rpartition(".")[2]
-    row = ModelFacts(name, "image", family=_FAMILY_OF_MODULE.get(module, module), params=params,
-                     output_dim=dim, n_blocks=n_blocks, source="torchvision")
+    row = ModelFacts(
+        name,
+        "image",
+        family=_FAMILY_OF_MODULE.get(module, module),
+        params=params,
+        output_dim=dim,
+        n_blocks=n_blocks,
+        source="torchvision",
+    )
     member = _default_weights(name)
     if member is None:
         return row
-    return row.replace(params=int(member.meta["num_params"]), input_size=_crop_size(member),
-                       pretraining_data=_pretraining_data(member), licence=_licence(member))
+    return row.replace(
+        params=int(member.meta["num_params"]),
+        input_size=_crop_size(member),
+        pretraining_data=_pretraining_data(member),
+        licence=_licence(member),
+    )
 
 
 class TorchvisionFamily(Family):

@@ -16,12 +16,27 @@ SENTIMENT_DOMAINS = ("amazon", "movies", "nyt", "tweets")
 # italic, bold italic) and five Computer Modern faces. cmmi10 has old-style
 # figures, cmex10/cmsy10 and the STIX "NonUni"/size fonts have no digits.
 PRINTED_DIGIT_FONTS = (
-    "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf", "DejaVuSans-BoldOblique.ttf",
-    "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf", "DejaVuSansMono-Oblique.ttf",
+    "DejaVuSans.ttf",
+    "DejaVuSans-Bold.ttf",
+    "DejaVuSans-Oblique.ttf",
+    "DejaVuSans-BoldOblique.ttf",
+    "DejaVuSansMono.ttf",
+    "DejaVuSansMono-Bold.ttf",
+    "DejaVuSansMono-Oblique.ttf",
     "DejaVuSansMono-BoldOblique.ttf",
-    "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf", "DejaVuSerif-Italic.ttf", "DejaVuSerif-BoldItalic.ttf",
-    "STIXGeneral.ttf", "STIXGeneralBol.ttf", "STIXGeneralItalic.ttf", "STIXGeneralBolIta.ttf",
-    "cmr10.ttf", "cmb10.ttf", "cmss10.ttf", "cmti10.ttf", "cmtt10.ttf",
+    "DejaVuSerif.ttf",
+    "DejaVuSerif-Bold.ttf",
+    "DejaVuSerif-Italic.ttf",
+    "DejaVuSerif-BoldItalic.ttf",
+    "STIXGeneral.ttf",
+    "STIXGeneralBol.ttf",
+    "STIXGeneralItalic.ttf",
+    "STIXGeneralBolIta.ttf",
+    "cmr10.ttf",
+    "cmb10.ttf",
+    "cmss10.ttf",
+    "cmti10.ttf",
+    "cmtt10.ttf",
 )
 
 
@@ -72,21 +87,31 @@ def load_sentiment_snippets(domain=None):
     """
     import pandas as pd
 
-    with resources.files(__package__).joinpath("data/vader_sentiment_snippets.csv.gz").open("rb") as fh:
-        df = pd.read_csv(fh, compression="gzip", keep_default_na=False, dtype={"text": str, "id": str})
+    with (
+        resources.files(__package__)
+        .joinpath("data/vader_sentiment_snippets.csv.gz")
+        .open("rb") as fh
+    ):
+        df = pd.read_csv(
+            fh, compression="gzip", keep_default_na=False, dtype={"text": str, "id": str}
+        )
     if domain is not None:
         wanted = [domain] if isinstance(domain, str) else list(domain)
         unknown = sorted(set(wanted) - set(SENTIMENT_DOMAINS))
         if unknown:
             raise ValueError(f"Unknown domain(s) {unknown}; choose from {list(SENTIMENT_DOMAINS)}.")
         df = df[df["domain"].isin(wanted)].reset_index(drop=True)
-    label = np.where(df["rating"] >= 0.5, "positive", np.where(df["rating"] <= -0.5, "negative", "neutral"))
+    label = np.where(
+        df["rating"] >= 0.5, "positive", np.where(df["rating"] <= -0.5, "negative", "neutral")
+    )
     df.insert(2, "label", label)
     return df
 
 
 def _font_dir():
-    matplotlib = require("matplotlib", purpose="load_printed_digits (it renders digits with matplotlib's fonts)")
+    matplotlib = require(
+        "matplotlib", purpose="load_printed_digits (it renders digits with matplotlib's fonts)"
+    )
     return os.path.join(os.path.dirname(matplotlib.__file__), "mpl-data", "fonts", "ttf")
 
 
@@ -162,7 +187,11 @@ def load_printed_digits(n_per_class=100, *, size=8, random_state=0):
     """
     from PIL import ImageFont
 
-    if not isinstance(n_per_class, (int, np.integer)) or isinstance(n_per_class, bool) or n_per_class < 1:
+    if (
+        not isinstance(n_per_class, (int, np.integer))
+        or isinstance(n_per_class, bool)
+        or n_per_class < 1
+    ):
         raise ValueError(f"n_per_class must be a positive int, got {n_per_class!r}.")
     if size not in (8, 16, 32):
         raise ValueError(f"size must be 8, 16 or 32 (a divisor of the 32x32 box), got {size!r}.")
@@ -222,10 +251,12 @@ def load_digits_on_photos(*, size=32, random_state=0):
     digits, target = load_digit_images()
     out = np.empty((len(digits), size, size, 3), dtype=np.uint8)
     for i, digit in enumerate(digits):
-        ink = np.asarray(Image.fromarray(digit).resize((size, size), Image.BILINEAR), dtype=np.int16)
+        ink = np.asarray(
+            Image.fromarray(digit).resize((size, size), Image.BILINEAR), dtype=np.int16
+        )
         photo = photos[rng.integers(len(photos))]
         top = rng.integers(0, photo.shape[0] - size + 1)
         left = rng.integers(0, photo.shape[1] - size + 1)
-        patch = photo[top:top + size, left:left + size]
+        patch = photo[top : top + size, left : left + size]
         out[i] = np.abs(patch - ink[:, :, None]).astype(np.uint8)
     return out, target

@@ -63,8 +63,11 @@ class _FineTuner(BaseEstimator):
     def set_params(self, **params):
         names = set(_params.signature_names(type(self)))
         extra = set(_params.extra_params(self))
-        passthrough = {k: v for k, v in params.items()
-                       if k not in names and (k in extra or k.startswith(_params.SKORCH_PREFIXES))}
+        passthrough = {
+            k: v
+            for k, v in params.items()
+            if k not in names and (k in extra or k.startswith(_params.SKORCH_PREFIXES))
+        }
         for key, value in passthrough.items():
             setattr(self, key, value)
         return super().set_params(**{k: v for k, v in params.items() if k not in passthrough})
@@ -117,29 +120,41 @@ class _FineTuner(BaseEstimator):
             rows, encoded.y, target = rows.take(keep), encoded.y[keep], None
         if target is not None:
             require("skada", purpose=f"{name}(domain_loss={self.domain_loss!r})")
-        backbone = get_backbone(self.model, weights=self.weights, device=resolve_device(self.device))
-        plan = _plan.make(params, name=name, backbone=backbone, y_fit=encoded.y, target=target,
-                          classifier=classifier, multilabel=encoded.multilabel)
+        backbone = get_backbone(
+            self.model, weights=self.weights, device=resolve_device(self.device)
+        )
+        plan = _plan.make(
+            params,
+            name=name,
+            backbone=backbone,
+            y_fit=encoded.y,
+            target=target,
+            classifier=classifier,
+            multilabel=encoded.multilabel,
+        )
         from . import _trainer
 
         net = _trainer.fit(params, plan, backbone, rows, encoded, target, name)
-        _contract.set_attributes(self, {
-            **encoded.attributes,
-            **_contract.input_attributes(rows),
-            "fit_plan_": plan,
-            "n_trainable_blocks_": plan.first,
-            "trainable_schedule_": (plan.first, plan.last),
-            "cached_blocks_": plan.cached,
-            "max_epochs_": plan.max_epochs,
-            "early_stopping_": plan.early_stopping,
-            "train_split_": net.train_split,
-            "domain_rows_": plan.domain_rows,
-            "backbone_identity_": backbone.identity,
-            "block_names_": list(backbone.block_names),
-            "preprocess_": backbone.preprocess,
-            "net_": net,
-            "history_": net.history,
-        })
+        _contract.set_attributes(
+            self,
+            {
+                **encoded.attributes,
+                **_contract.input_attributes(rows),
+                "fit_plan_": plan,
+                "n_trainable_blocks_": plan.first,
+                "trainable_schedule_": (plan.first, plan.last),
+                "cached_blocks_": plan.cached,
+                "max_epochs_": plan.max_epochs,
+                "early_stopping_": plan.early_stopping,
+                "train_split_": net.train_split,
+                "domain_rows_": plan.domain_rows,
+                "backbone_identity_": backbone.identity,
+                "block_names_": list(backbone.block_names),
+                "preprocess_": backbone.preprocess,
+                "net_": net,
+                "history_": net.history,
+            },
+        )
         return self
 
     def _forward(self, X, sample_domain=None):
@@ -153,16 +168,27 @@ class _FineTuner(BaseEstimator):
             _contract.check_length(self, len(rows), sample_domain, "sample_domain")
         backbone = None
         if self.cached_blocks_:
-            backbone = get_backbone(self.model, weights=self.weights, device=resolve_device(self.device))
+            backbone = get_backbone(
+                self.model, weights=self.weights, device=resolve_device(self.device)
+            )
             if backbone.identity != self.backbone_identity_:
                 raise RuntimeError(
-                    f"The weights of {self.model!r} differ from those {type(self).__name__} was fitted with."
+                    f"The weights of {self.model!r} differ from those {type(self).__name__} was "
+                    "fitted with."
                 )
         from . import _trainer
 
         modality = get_modality(self._modality)
-        data = _trainer.inputs(self.get_params(deep=False), self.fit_plan_, backbone, rows, type(self).__name__,
-                               training=False, preprocess=self.preprocess_, modality=modality)
+        data = _trainer.inputs(
+            self.get_params(deep=False),
+            self.fit_plan_,
+            backbone,
+            rows,
+            type(self).__name__,
+            training=False,
+            preprocess=self.preprocess_,
+            modality=modality,
+        )
         return _trainer.predict(self.net_, data, modality).astype(np.float64)
 
     def __sklearn_tags__(self):
@@ -176,8 +202,14 @@ def _bad_rows(values):
     if values.dtype.kind == "f":
         return np.flatnonzero(~np.isfinite(values))
     if values.dtype.kind == "O":
-        return np.asarray([i for i, v in enumerate(values)
-                           if is_missing(v) or (isinstance(v, (float, np.floating)) and not np.isfinite(v))], dtype=int)
+        return np.asarray(
+            [
+                i
+                for i, v in enumerate(values)
+                if is_missing(v) or (isinstance(v, (float, np.floating)) and not np.isfinite(v))
+            ],
+            dtype=int,
+        )
     return np.zeros(0, dtype=int)
 
 
@@ -217,33 +249,58 @@ class _Classifier(ClassifierMixin, _FineTuner):
             bad = _bad_rows(y_arr)
             if len(bad):
                 positions = bad if target is None else np.flatnonzero(~target)[bad]
-                _raise_bad_rows(name, y_all, positions, "missing or non-finite labels (None, NaN or inf)")
+                _raise_bad_rows(
+                    name, y_all, positions, "missing or non-finite labels (None, NaN or inf)"
+                )
         kind = type_of_target(y_arr)
         if kind.startswith("continuous"):
-            raise ValueError(f"Unknown label type: {kind}. {name} needs class labels; use the Regressor for numbers.")
+            raise ValueError(
+                f"Unknown label type: {kind}. {name} needs class labels; use the Regressor for "
+                "numbers."
+            )
         multilabel = kind == "multilabel-indicator"
         if multilabel:
             if target is not None:
-                raise ValueError(f"{name}: domain adaptation (sample_domain) takes 1-D class labels, "
-                                 "not a multi-label indicator matrix.")
+                raise ValueError(
+                    f"{name}: domain adaptation (sample_domain) takes 1-D class labels, "
+                    "not a multi-label indicator matrix."
+                )
             classes = np.arange(y_arr.shape[1])
-            return Encoded(y_arr.astype(np.float32), y_arr.shape[1], "bce", True, multilabel=True,
-                           attributes={"classes_": classes, "multilabel_": True})
+            return Encoded(
+                y_arr.astype(np.float32),
+                y_arr.shape[1],
+                "bce",
+                True,
+                multilabel=True,
+                attributes={"classes_": classes, "multilabel_": True},
+            )
         if y_arr.ndim != 1:
-            raise ValueError(f"{name}: y must be 1-D labels or a 2-D binary indicator matrix; got shape {y_arr.shape} ({kind}).")
+            raise ValueError(
+                f"{name}: y must be 1-D labels or a 2-D binary indicator matrix; got shape "
+                f"{y_arr.shape} ({kind})."
+            )
         encoder = LabelEncoder().fit(y_arr)
         classes = encoder.classes_
         if len(classes) == 0:
             raise ValueError(f"{name}: y is empty; at least 2 samples of 2 classes are needed.")
         if len(classes) < 2:
-            raise ValueError(f"{name}: y has only one class ({str(classes[0])!r}); at least 2 classes are needed.")
+            raise ValueError(
+                f"{name}: y has only one class ({str(classes[0])!r}); at least 2 classes are "
+                "needed."
+            )
         y_src = encoder.transform(y_arr).astype(np.int64)
         y_fit = y_src
         if target is not None:
             y_fit = np.full(len(y_all), -1, dtype=np.int64)
             y_fit[~target] = y_src
-        return Encoded(y_fit, len(classes), "cross_entropy", True, class_weight=self._class_weights(classes, y_src),
-                       attributes={"classes_": classes, "multilabel_": False})
+        return Encoded(
+            y_fit,
+            len(classes),
+            "cross_entropy",
+            True,
+            class_weight=self._class_weights(classes, y_src),
+            attributes={"classes_": classes, "multilabel_": False},
+        )
 
     def _class_weights(self, classes, y_codes):
         cw = self.class_weight
@@ -252,10 +309,17 @@ class _Classifier(ClassifierMixin, _FineTuner):
         if isinstance(cw, dict):
             unknown = set(cw) - set(classes)
             if unknown:
-                raise ValueError(f"class_weight has labels {sorted(map(str, unknown))} that are not in y.")
-            bad = {k: v for k, v in cw.items()
-                   if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating))
-                   or not np.isfinite(v) or v <= 0}
+                raise ValueError(
+                    f"class_weight has labels {sorted(map(str, unknown))} that are not in y."
+                )
+            bad = {
+                k: v
+                for k, v in cw.items()
+                if isinstance(v, bool)
+                or not isinstance(v, (int, float, np.integer, np.floating))
+                or not np.isfinite(v)
+                or v <= 0
+            }
             if bad:
                 raise ValueError(f"class_weight values must be finite numbers > 0; got {bad}.")
         return compute_class_weight(cw, classes=classes, y=classes[y_codes])
@@ -290,37 +354,52 @@ class _Regressor(RegressorMixin, _FineTuner):
         name = type(self).__name__
         y_raw = np.asarray(y)
         if y_raw.dtype.kind in "mM":
-            raise ValueError(f"{name}: y has dtype {y_raw.dtype} (dates or durations); convert it to numbers first.")
+            raise ValueError(
+                f"{name}: y has dtype {y_raw.dtype} (dates or durations); convert it to numbers "
+                "first."
+            )
         try:
             y_all = y_raw.astype(np.float64)
         except (TypeError, ValueError):
             rows = y_raw.reshape(len(y_raw), -1) if y_raw.ndim else y_raw.reshape(1, 1)
             bad = [i for i, row in enumerate(rows) if not _numbers(row)]
             raise ValueError(
-                f"{name}: y must hold numbers; found other values (dtype {y_raw.dtype}) in {len(bad)} row(s): "
-                + list_rows(bad, None, lambda p: _value(y_raw[p]))
-                + "."
+                f"{name}: y must hold numbers; found other values (dtype {y_raw.dtype}) in "
+                f"{len(bad)} row(s): " + list_rows(bad, None, lambda p: _value(y_raw[p])) + "."
             ) from None
         y_arr = y_all if target is None else y_all[~target]
         if y_arr.ndim not in (1, 2):
-            raise ValueError(f"{name}: y must be finite numbers of shape (n,) or (n, n_outputs); got shape {y_arr.shape}.")
+            raise ValueError(
+                f"{name}: y must be finite numbers of shape (n,) or (n, n_outputs); got shape "
+                f"{y_arr.shape}."
+            )
         bad = np.flatnonzero(~np.isfinite(y_arr.reshape(len(y_arr), -1)).all(axis=1))
         if len(bad):
             positions = bad if target is None else np.flatnonzero(~target)[bad]
             rows = list_rows(positions.tolist(), None, lambda p: _value(y_raw[p]))
-            raise ValueError(f"{name}: y must be finite numbers; found NaN or inf in {len(bad)} row(s): {rows}.")
+            raise ValueError(
+                f"{name}: y must be finite numbers; found NaN or inf in {len(bad)} row(s): {rows}."
+            )
         y2 = y_arr.reshape(len(y_arr), -1)
         with np.errstate(over="ignore", invalid="ignore"):
             scaler = StandardScaler().fit(y2)
             y_fit = scaler.transform(y2).astype(np.float32)
         if not (np.isfinite(scaler.var_).all() and np.isfinite(y_fit).all()):
-            raise ValueError(f"{name}: y is too large to standardise (its variance overflows float64); rescale it first.")
+            raise ValueError(
+                f"{name}: y is too large to standardise (its variance overflows float64); rescale "
+                "it first."
+            )
         if target is not None:
             y_full = np.full((len(y_all), y2.shape[1]), np.nan, dtype=np.float32)
             y_full[~target] = y_fit
             y_fit = y_full
-        return Encoded(y_fit, y2.shape[1], "mse", False,
-                       attributes={"_y_scaler": scaler, "_y_1d": y_arr.ndim == 1})
+        return Encoded(
+            y_fit,
+            y2.shape[1],
+            "mse",
+            False,
+            attributes={"_y_scaler": scaler, "_y_1d": y_arr.ndim == 1},
+        )
 
     def predict(self, X, sample_domain=None, allow_source=None):
         """Predictions on the scale of the training targets.
@@ -336,4 +415,3 @@ class _Regressor(RegressorMixin, _FineTuner):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
-

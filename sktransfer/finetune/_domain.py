@@ -5,6 +5,7 @@ The losses themselves are skada.deep's, wired in by
 """
 
 import numpy as np
+
 from .._contract import Constraint
 
 LOSSES = ("dann", "deepcoral", "dan", "mcc")
@@ -34,7 +35,8 @@ def check_task(name, domain_loss, classifier):
     """A loss this kind of estimator cannot use."""
     if "mcc" in parts(domain_loss) and not classifier:
         raise ValueError(
-            f'{name}: domain_loss={domain_loss!r}: "mcc" lowers the confusion between predicted classes on '
+            f'{name}: domain_loss={domain_loss!r}: "mcc" lowers the confusion between predicted '
+            "classes on "
             'target rows; a regressor predicts no classes. Use "dann", "deepcoral" or "dan".'
         )
 
@@ -43,9 +45,11 @@ def check_depth(name, domain_loss, n_trainable_last):
     """A loss between features needs blocks that train."""
     if n_trainable_last == 0 and set(parts(domain_loss)) & set(FEATURE_LOSSES):
         raise ValueError(
-            f"{name}: domain_loss={domain_loss!r} aligns the backbone's features of the two domains by "
+            f"{name}: domain_loss={domain_loss!r} aligns the backbone's features of the two "
+            "domains by "
             "training the blocks that produce them, and n_trainable_blocks=0 trains none. Set "
-            "n_trainable_blocks >= 1, or align frozen features with one of skada's shallow adapters: "
+            "n_trainable_blocks >= 1, or align frozen features with one of skada's shallow "
+            "adapters: "
             "make_da_pipeline(Encoder(), CORALAdapter(), LogisticRegression())."
         )
 
@@ -55,9 +59,12 @@ def target_rows(name, X, y, sample_domain, domain_loss, classifier):
     if sample_domain is None:
         if domain_loss is not None:
             raise ValueError(
-                f"{name}: domain_loss={domain_loss!r} adapts to unlabelled target rows, and fit got "
-                "none: pass sample_domain (positive on source rows, negative on target rows) with X and y "
-                "holding both, e.g. X, y, sample_domain = sktransfer.adapt.domain_arrays(X_source, y_source, "
+                f"{name}: domain_loss={domain_loss!r} adapts to unlabelled target rows, and fit "
+                "got "
+                "none: pass sample_domain (positive on source rows, negative on target rows) with "
+                "X and y "
+                "holding both, e.g. X, y, sample_domain = "
+                "sktransfer.adapt.domain_arrays(X_source, y_source, "
                 "X_target)."
             )
         return None
@@ -66,11 +73,14 @@ def target_rows(name, X, y, sample_domain, domain_loss, classifier):
     check_domain_arrays(X, None, sample_domain)
     if len(y) != len(sample_domain):
         raise ValueError(
-            f"{name}: y has {len(y)} entries but sample_domain has {len(sample_domain)}; they must have the same length."
+            f"{name}: y has {len(y)} entries but sample_domain has {len(sample_domain)}; they "
+            "must have the same length."
         )
     target = np.asarray(sample_domain) < 0
     if target.all():
-        raise ValueError(f"{name}: sample_domain has no source row (>= 0); labelled source rows are needed.")
+        raise ValueError(
+            f"{name}: sample_domain has no source row (>= 0); labelled source rows are needed."
+        )
     if domain_loss is not None and not target.any():
         raise ValueError(
             f"{name}: sample_domain has no target row (< 0); domain_loss={domain_loss!r} needs "
@@ -78,14 +88,17 @@ def target_rows(name, X, y, sample_domain, domain_loss, classifier):
         )
     y_source = np.asarray(y)[~target]
     if y_source.dtype.kind in "iuf":
-        unlabelled = np.isnan(y_source) if y_source.dtype.kind == "f" else np.zeros(y_source.shape, bool)
+        unlabelled = (
+            np.isnan(y_source) if y_source.dtype.kind == "f" else np.zeros(y_source.shape, bool)
+        )
         if classifier:
             unlabelled |= y_source == -1
         unlabelled = unlabelled.reshape(len(y_source), -1).any(axis=1)
         if unlabelled.any():
             rows = np.flatnonzero(~target)[unlabelled]
             raise ValueError(
-                f"{name}: source rows {rows[:5].tolist()}{' ...' if len(rows) > 5 else ''} of y are "
+                f"{name}: source rows {rows[:5].tolist()}{' ...' if len(rows) > 5 else ''} of y "
+                "are "
                 f"unlabelled ({'-1 or ' if classifier else ''}NaN, skada's mark for target rows); "
                 "every source row needs a label."
             )

@@ -45,7 +45,8 @@ class DomainClassifier(nn.Module):
         super().__init__()
         self.alpha = 0.0
         self.layers = nn.Sequential(
-            nn.Linear(n_features, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, 1))
+            nn.Linear(n_features, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, 1)
+        )
 
     def forward(self, x):
         return self.layers(GradientReversalLayer.apply(x, self.alpha)).squeeze(-1)
@@ -89,13 +90,17 @@ class DomainAdaptNet(nn.Module):
         if not self.training or sample_domain is None:
             return self._net(X, features)
         captured = []
-        handle = self.net.head.register_forward_pre_hook(lambda module, args: captured.append(args[0]))
+        handle = self.net.head.register_forward_pre_hook(
+            lambda module, args: captured.append(args[0])
+        )
         try:
             y_pred = self._net(X, features)
         finally:
             handle.remove()
         features = standardise(captured[-1])
-        domain_pred = self.domain_classifier(features) if self.domain_classifier is not None else None
+        domain_pred = (
+            self.domain_classifier(features) if self.domain_classifier is not None else None
+        )
         return y_pred, domain_pred, features, sample_domain, None
 
 
@@ -128,10 +133,14 @@ def make_criterion(domain_loss, weight, base_criterion):
 
     ``domain_loss`` names one of skada's losses, or several joined by "+".
     """
-    losses = [DANNLoss(domain_criterion=nn.BCEWithLogitsLoss()) if name == "dann" else _LOSSES[name]()
-              for name in domain_loss.split("+")]
+    losses = [
+        DANNLoss(domain_criterion=nn.BCEWithLogitsLoss()) if name == "dann" else _LOSSES[name]()
+        for name in domain_loss.split("+")
+    ]
     adapt = losses[0] if len(losses) == 1 else SumOfLosses(losses)
-    return DomainAwareCriterion(base_criterion=base_criterion, adapt_criterion=adapt, reg=float(weight))
+    return DomainAwareCriterion(
+        base_criterion=base_criterion, adapt_criterion=adapt, reg=float(weight)
+    )
 
 
 class DomainDataset(torch.utils.data.Dataset):
@@ -199,11 +208,16 @@ class _BalancedSampler(DomainBalancedSampler):
 
 
 class BalancedLoader(torch.utils.data.DataLoader):
-    """Batches of ``batch_size`` source rows and ``batch_size`` target rows (skorch's ``iterator_train``)."""
+    """Batches of ``batch_size`` source and ``batch_size`` target rows (an ``iterator_train``)."""
 
     def __init__(self, dataset, batch_size, shuffle=None, **kwargs):
         # The sampler shuffles each domain itself.
-        super().__init__(dataset, batch_size=2 * batch_size, sampler=_BalancedSampler(dataset, batch_size), **kwargs)
+        super().__init__(
+            dataset,
+            batch_size=2 * batch_size,
+            sampler=_BalancedSampler(dataset, batch_size),
+            **kwargs,
+        )
 
 
 class GradientReversalSchedule(Callback):
@@ -281,4 +295,8 @@ def wrap(module, base_criterion, domain_loss, weight, n_features, classifier):
     if classifier:
         # skorch infers softmax from a CrossEntropyLoss criterion only.
         extra["predict_nonlinearity"] = softmax
-    return DomainAdaptNet(module, classifier_net), make_criterion(domain_loss, weight, base_criterion), extra
+    return (
+        DomainAdaptNet(module, classifier_net),
+        make_criterion(domain_loss, weight, base_criterion),
+        extra,
+    )

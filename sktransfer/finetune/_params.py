@@ -78,66 +78,116 @@ HEAD_CONSTRAINTS = {
 
 # name -> (type, description); the default comes from the signature.
 DOCS = {
-    "model": ("str", """Model name, as for the encoders: torchvision names and ``"efficientnet_lite0"``
+    "model": (
+        "str",
+        """Model name, as for the encoders: torchvision names and ``"efficientnet_lite0"``
         for images, sentence-transformers hub names or local folders and
-        ``"all-MiniLM-L6-v2"`` for text."""),
-    "weights": ("str, path or None", """Pretrained weights ("DEFAULT"; image models also take torchvision
+        ``"all-MiniLM-L6-v2"`` for text.""",
+    ),
+    "weights": (
+        "str, path or None",
+        """Pretrained weights ("DEFAULT"; image models also take torchvision
         weights names and local files). None gives the same architecture from
         scratch (one fixed random initialisation): the baseline that shows
-        what pretraining adds."""),
-    "n_trainable_blocks": ('int or "all"', """Freeze depth, counted from the top: 0 trains only the new head (a linear
+        what pretraining adds.""",
+    ),
+    "n_trainable_blocks": (
+        'int or "all"',
+        """Freeze depth, counted from the top: 0 trains only the new head (a linear
         probe), k the top k blocks and the head, "all" every block (weight
         initialisation). Frozen blocks stay in eval mode (BatchNorm statistics
         untouched). When the frozen blocks' input is not augmented, their
-        outputs are computed once through the shared cache."""),
-    "head_init": ('{"probe", "random"}', """When blocks are trained from pretrained weights, "probe" first fits
+        outputs are computed once through the shared cache.""",
+    ),
+    "head_init": (
+        '{"probe", "random"}',
+        """When blocks are trained from pretrained weights, "probe" first fits
         the new head on the frozen features (cheap: they come from the
         cache), then fine-tunes from there (LP-FT: Kumar et al., "Fine-Tuning
         can Distort Pretrained Features and Underperform Out-of-Distribution",
         ICLR 2022): a random head's early gradients would otherwise disturb
-        the pretrained blocks. "random" starts from a random head."""),
-    "augment": ('bool or "flip"', """Random resized crops and colour jitter on training images; "flip"
+        the pretrained blocks. "random" starts from a random head.""",
+    ),
+    "augment": (
+        'bool or "flip"',
+        """Random resized crops and colour jitter on training images; "flip"
         adds horizontal flips; False turns augmentation off (and lets frozen
-        blocks be cached)."""),
-    "freeze_batchnorm": ('bool or "auto"', """Keep the pretrained BatchNorm running statistics of the trainable
+        blocks be cached).""",
+    ),
+    "freeze_batchnorm": (
+        'bool or "auto"',
+        """Keep the pretrained BatchNorm running statistics of the trainable
         blocks, in training as in evaluation (as Keras recommends for
         fine-tuning). "auto": on from pretrained weights, off from scratch
-        (``weights=None``), where the statistics must be learnt."""),
-    "class_weight": ('None, "balanced" or dict', """Weights of the classes in the loss: "balanced" (inversely
+        (``weights=None``), where the statistics must be learnt.""",
+    ),
+    "class_weight": (
+        'None, "balanced" or dict',
+        """Weights of the classes in the loss: "balanced" (inversely
         proportional to their frequency, as scikit-learn computes it) or a
-        dict ``{label: positive weight}``; unlisted labels weigh 1."""),
-    "max_epochs": ('int or "auto"', """"auto": at least 10 epochs and about 300 optimiser steps (few-shot
+        dict ``{label: positive weight}``; unlisted labels weigh 1.""",
+    ),
+    "max_epochs": (
+        'int or "auto"',
+        """"auto": at least 10 epochs and about 300 optimiser steps (few-shot
         data gets more epochs), at most 100; early stopping usually ends
-        training sooner. The value used is ``max_epochs_``."""),
+        training sooner. The value used is ``max_epochs_``.""",
+    ),
     "lr": ("float", "The head's learning rate (> 0); the blocks learn at fractions of it."),
     "batch_size": ("int", "Samples per optimiser step (and per forward pass when predicting)."),
-    "optimizer": ("str or torch.optim.Optimizer subclass", """"adamw" (weight decay 0.01 unless
+    "optimizer": (
+        "str or torch.optim.Optimizer subclass",
+        """"adamw" (weight decay 0.01 unless
         ``optimizer__weight_decay`` says otherwise), "adam", "sgd", "rmsprop",
-        or a torch.optim class."""),
-    "backbone_lr_scale": ('float or "auto"', """The top trainable block's learning rate relative to ``lr`` (>= 0).
+        or a torch.optim class.""",
+    ),
+    "backbone_lr_scale": (
+        'float or "auto"',
+        """The top trainable block's learning rate relative to ``lr`` (>= 0).
         "auto": 0.03 from pretrained weights (about 1e-4 with the default
         ``lr``, so fine-tuning refines rather than overwrites them), 1.0 from
-        scratch (``weights=None``), where there is nothing to preserve."""),
-    "layer_decay": ("float", """Each block below trains at ``layer_decay`` times the rate of the one
-        above (layer-wise learning-rate decay), in (0, 1]."""),
-    "warmup_fraction": ("float", "Linear warm-up over this fraction of the steps, in [0, 1), then cosine decay."),
-    "unfreeze_every": ("int or None", "Gradual unfreezing: one more block becomes trainable every this many epochs."),
-    "early_stopping": ('bool or "auto"', """Stop when the validation loss has not improved for ``patience``
+        scratch (``weights=None``), where there is nothing to preserve.""",
+    ),
+    "layer_decay": (
+        "float",
+        """Each block below trains at ``layer_decay`` times the rate of the one
+        above (layer-wise learning-rate decay), in (0, 1].""",
+    ),
+    "warmup_fraction": (
+        "float",
+        "Linear warm-up over this fraction of the steps, in [0, 1), then cosine decay.",
+    ),
+    "unfreeze_every": (
+        "int or None",
+        "Gradual unfreezing: one more block becomes trainable every this many epochs.",
+    ),
+    "early_stopping": (
+        'bool or "auto"',
+        """Stop when the validation loss has not improved for ``patience``
         epochs and restore the best weights. "auto" turns it on when the
         validation split holds at least 50 samples (500 samples at the
         default ``validation_fraction``) or a ``train_split`` is given: on
         fewer, the validation loss is too noisy to choose an epoch, and
         few-shot fits stopped too early. Off with a ``domain_loss``: the
         source rows' validation loss cannot see the target. The value used
-        is ``early_stopping_``."""),
+        is ``early_stopping_``.""",
+    ),
     "patience": ("int", "Epochs without improvement of the validation loss before early stopping."),
-    "validation_fraction": ("float", """The share of the rows held out (stratified for classifiers) for
-        early stopping, in (0, 1)."""),
-    "train_split": ('"auto", None or callable', """As in skorch: "auto" holds out ``validation_fraction`` when
+    "validation_fraction": (
+        "float",
+        """The share of the rows held out (stratified for classifiers) for
+        early stopping, in (0, 1).""",
+    ),
+    "train_split": (
+        '"auto", None or callable',
+        """As in skorch: "auto" holds out ``validation_fraction`` when
         ``early_stopping_``; None trains on every row; a callable such as
-        ``skorch.dataset.ValidSplit(5)`` splits as it says."""),
+        ``skorch.dataset.ValidSplit(5)`` splits as it says.""",
+    ),
     "callbacks": ("list or None", "More skorch callbacks (instances, or (name, instance) pairs)."),
-    "domain_loss": ('{None, "dann", "deepcoral", "dan", "mcc"} or str', """Domain adaptation while fine-tuning, with skada.deep's losses. Give
+    "domain_loss": (
+        '{None, "dann", "deepcoral", "dan", "mcc"} or str',
+        """Domain adaptation while fine-tuning, with skada.deep's losses. Give
         ``fit`` a ``sample_domain`` (skada's layout: X and y hold labelled
         source rows and unlabelled target rows) and every batch pairs source
         and target rows; the loss adds, to the task loss on the source rows,
@@ -154,39 +204,87 @@ DOCS = {
         features. Several joined by "+" add up, each with the same weight:
         "dann+mcc" is the pairing the MCC paper reports as a regulariser
         on top of DANN. Needs ``pip install "sktransfer[adapt]"``.
-        None with a ``sample_domain`` trains on the source rows only."""),
-    "domain_loss_weight": ("float", """The domain loss's weight (skada's ``reg``, >= 0): a hyperparameter to
-        choose with skada's scorers, which need no target labels."""),
-    "cache": ("bool or str", """True: the shared in-memory feature cache; False: none; a folder path:
-        memory plus that disk folder."""),
-    "device": ('{"auto", "cpu", "cuda", "cuda:N", "mps"}', """"auto" picks CUDA, then MPS, then CPU; on CUDA
-        training uses bfloat16 autocast and pinned memory."""),
-    "random_state": ("int, RandomState or None", """Seeds weight initialisation, shuffling, dropout and the validation
-        split, without touching the global RNG."""),
+        None with a ``sample_domain`` trains on the source rows only.""",
+    ),
+    "domain_loss_weight": (
+        "float",
+        """The domain loss's weight (skada's ``reg``, >= 0): a hyperparameter to
+        choose with skada's scorers, which need no target labels.""",
+    ),
+    "cache": (
+        "bool or str",
+        """True: the shared in-memory feature cache; False: none; a folder path:
+        memory plus that disk folder.""",
+    ),
+    "device": (
+        '{"auto", "cpu", "cuda", "cuda:N", "mps"}',
+        """"auto" picks CUDA, then MPS, then CPU; on CUDA
+        training uses bfloat16 autocast and pinned memory.""",
+    ),
+    "random_state": (
+        "int, RandomState or None",
+        """Seeds weight initialisation, shuffling, dropout and the validation
+        split, without touching the global RNG.""",
+    ),
     "verbose": ("bool", "Epoch table and progress bar."),
-    "kwargs": ("", """skorch's prefixed parameters: ``module__hidden`` / ``module__dropout``
+    "kwargs": (
+        "",
+        """skorch's prefixed parameters: ``module__hidden`` / ``module__dropout``
         (the new head's hidden units and dropout), ``optimizer__*``,
         ``criterion__*``, ``iterator_train__*``, ``iterator_valid__*``,
-        ``callbacks__*``, ``dataset__*``. Any other name is an error at fit."""),
+        ``callbacks__*``, ``dataset__*``. Any other name is an error at fit.""",
+    ),
 }
 
 
 ATTRIBUTES = {
     "classifier": [
-        ("classes_", "ndarray", "The class labels (for multi-label y: the label columns 0..n_labels-1)."),
+        (
+            "classes_",
+            "ndarray",
+            "The class labels (for multi-label y: the label columns 0..n_labels-1).",
+        ),
         ("multilabel_", "bool", "Whether y was a multi-label indicator matrix."),
     ],
     "common": [
-        ("net_", "skorch.NeuralNet", "The trained skorch net (its ``module_`` holds the trained blocks and head)."),
+        (
+            "net_",
+            "skorch.NeuralNet",
+            "The trained skorch net (its ``module_`` holds the trained blocks and head).",
+        ),
         ("history_", "skorch.History", "Per-epoch losses and durations."),
-        ("fit_plan_", "FitPlan", "Every decision ``fit`` took: freeze schedule, cache, epochs, validation."),
-        ("n_trainable_blocks_", "int", "Blocks trained from the first epoch (counted from the top)."),
-        ("trainable_schedule_", "tuple of (int, int)", "Trainable blocks at the first and the last epoch."),
-        ("cached_blocks_", "int", "How many lower blocks ran once, through the cache, instead of every epoch."),
+        (
+            "fit_plan_",
+            "FitPlan",
+            "Every decision ``fit`` took: freeze schedule, cache, epochs, validation.",
+        ),
+        (
+            "n_trainable_blocks_",
+            "int",
+            "Blocks trained from the first epoch (counted from the top).",
+        ),
+        (
+            "trainable_schedule_",
+            "tuple of (int, int)",
+            "Trainable blocks at the first and the last epoch.",
+        ),
+        (
+            "cached_blocks_",
+            "int",
+            "How many lower blocks ran once, through the cache, instead of every epoch.",
+        ),
         ("max_epochs_", "int", 'The epoch budget used (``max_epochs="auto"`` resolved).'),
-        ("early_stopping_", "bool", 'Whether early stopping was on (``early_stopping="auto"`` resolved).'),
+        (
+            "early_stopping_",
+            "bool",
+            'Whether early stopping was on (``early_stopping="auto"`` resolved).',
+        ),
         ("train_split_", "skorch ValidSplit or None", "The validation split used."),
-        ("domain_rows_", "tuple of (int, int) or None", "(source rows, target rows) when fitted with a ``domain_loss``."),
+        (
+            "domain_rows_",
+            "tuple of (int, int) or None",
+            "(source rows, target rows) when fitted with a ``domain_loss``.",
+        ),
         ("block_names_", "list of str", "The backbone's blocks in forward order."),
         ("n_features_in_", "int", "Columns of X seen at fit (1: one column of texts or images)."),
         ("feature_names_in_", "ndarray of str", "The column name, when X was a DataFrame."),
@@ -214,7 +312,9 @@ def document(cls):
         else:
             lines.append(f"    {name} : {kind}, default={param.default!r}")
         lines.append(f"        {text}")
-    cls.__doc__ = cls.__doc__.replace("{parameters}", "\n".join(lines)).replace("{attributes}", "\n".join(attributes))
+    cls.__doc__ = cls.__doc__.replace("{parameters}", "\n".join(lines)).replace(
+        "{attributes}", "\n".join(attributes)
+    )
 
 
 def signature_names(cls):
@@ -223,16 +323,20 @@ def signature_names(cls):
 
 
 def extra_params(estimator):
-    """The keyword arguments stored outside the signature (skorch's prefixed parameters, or typos)."""
+    """Keyword arguments stored outside the signature (skorch's prefixed parameters, or typos)."""
     names = set(signature_names(type(estimator)))
-    return {k: v for k, v in vars(estimator).items() if k not in names and not k.startswith("_") and not k.endswith("_")}
+    return {
+        k: v
+        for k, v in vars(estimator).items()
+        if k not in names and not k.startswith("_") and not k.endswith("_")
+    }
 
 
 def _suggestion(key, names):
     for prefix in SKORCH_PREFIXES:
         stem = prefix[:-2]
         if key.startswith(stem + "_") and not key.startswith(prefix):
-            return f" Did you mean {prefix + key[len(stem) + 1:]!r}?"
+            return f" Did you mean {prefix + key[len(stem) + 1 :]!r}?"
     close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
     return f" Did you mean {close[0]!r}?" if close else ""
 
@@ -245,13 +349,17 @@ def check_extra_params(estimator):
     for key in sorted(extra):
         if not any(key.startswith(p) and len(key) > len(p) for p in SKORCH_PREFIXES):
             raise ValueError(
-                f"{name} got an unexpected keyword argument {key!r}.{_suggestion(key, names)} Its parameters "
-                f"are {sorted(names)}, and skorch's prefixed parameters start with one of {list(SKORCH_PREFIXES)}."
+                f"{name} got an unexpected keyword argument {key!r}.{_suggestion(key, names)} Its "
+                "parameters "
+                f"are {sorted(names)}, and skorch's prefixed parameters start with one of "
+                f"{list(SKORCH_PREFIXES)}."
             )
     head = {k: v for k, v in extra.items() if k.startswith("module__")}
     unknown = sorted(set(head) - set(HEAD_CONSTRAINTS))
     if unknown:
-        raise ValueError(f"module__ parameters configure the new head: hidden, dropout; got {unknown}.")
+        raise ValueError(
+            f"module__ parameters configure the new head: hidden, dropout; got {unknown}."
+        )
     validate_parameter_constraints(HEAD_CONSTRAINTS, head, caller_name=name)
     _check_callbacks(name, estimator.callbacks)
     return extra
@@ -264,6 +372,7 @@ def _check_callbacks(name, callbacks):
         item = cb[1] if isinstance(cb, tuple) and len(cb) == 2 and isinstance(cb[0], str) else cb
         if not isinstance(item, Callback):
             raise ValueError(
-                f"{name}: callbacks[{i}] is {cb!r}; each callback must be a skorch Callback instance or a "
+                f"{name}: callbacks[{i}] is {cb!r}; each callback must be a skorch Callback "
+                "instance or a "
                 "(name, Callback) pair."
             )

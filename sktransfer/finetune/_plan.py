@@ -24,10 +24,11 @@ def n_trainable(n_trainable_blocks, n_blocks):
     --------
     >>> n_trainable("all", 9), n_trainable(2, 9)
     (9, 2)
-    >>> n_trainable(12, 9)
+    >>> n_trainable(12, 9)  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    ValueError: n_trainable_blocks=12 is more than the 9 blocks of this backbone; use an int in 0..9 or "all".
+    ValueError: n_trainable_blocks=12 is more than the 9 blocks of this backbone; use an int in 0..9
+    or "all".
     """
     if n_trainable_blocks == "all":
         return n_blocks
@@ -44,7 +45,8 @@ def trainable_at_epoch(first, last, unfreeze_every, epoch):
 
     Examples
     --------
-    >>> [trainable_at_epoch(1, 4, 3, e) for e in range(1, 11)]  # epochs 1-3: 1 block, 4-6: 2, 7-9: 3, 10: 4
+    >>> # epochs 1-3: 1 block, 4-6: 2, 7-9: 3, 10: 4
+    >>> [trainable_at_epoch(1, 4, 3, e) for e in range(1, 11)]
     [1, 1, 1, 2, 2, 2, 3, 3, 3, 4]
     """
     if unfreeze_every is None:
@@ -129,15 +131,19 @@ def _check_split(name, n_rows, y_fit, fraction, stratified):
         n_classes = len(counts)
         if n_valid < n_classes or counts.min() < 2 or n_rows - n_valid < n_classes:
             raise ValueError(
-                f"{name}: early stopping holds out validation_fraction={fraction} of the {n_rows} samples "
-                f"({n_valid}) in a stratified split, which needs at least one validation sample and two "
-                f"samples per class ({n_classes} classes; the rarest has {counts.min()}). Give more samples, "
+                f"{name}: early stopping holds out validation_fraction={fraction} of the {n_rows} "
+                "samples "
+                f"({n_valid}) in a stratified split, which needs at least one validation sample "
+                "and two "
+                f"samples per class ({n_classes} classes; the rarest has {counts.min()}). Give "
+                "more samples, "
                 "raise validation_fraction, or set early_stopping=False."
             )
     elif n_valid < 2 or n_rows - n_valid < 2:
         raise ValueError(
             f"{name}: early stopping holds out validation_fraction={fraction} of {n_rows} samples "
-            f"({n_valid}); at least 2 are needed on each side. Give more samples, raise validation_fraction, "
+            f"({n_valid}); at least 2 are needed on each side. Give more samples, raise "
+            "validation_fraction, "
             "or set early_stopping=False."
         )
 
@@ -160,13 +166,15 @@ def _max_epochs(params, n_rows, validation, domain_rows):
 
 
 def make(params, *, name, backbone, y_fit, target, classifier, multilabel):
-    """The plan for fitting ``y_fit`` (one entry per row; ``target`` marks unlabelled target rows)."""
+    """The plan for fitting ``y_fit`` (a row each; ``target`` marks unlabelled target rows)."""
     n_blocks = backbone.n_blocks
     n_rows = len(y_fit)
     adapting = target is not None
     n_labelled = n_rows if target is None else int((~target).sum())
     domain_rows = None if target is None else (n_labelled, int(target.sum()))
-    first = n_trainable(params["n_trainable_blocks"], n_blocks)  # parameter errors before data errors
+    first = n_trainable(
+        params["n_trainable_blocks"], n_blocks
+    )  # parameter errors before data errors
 
     early_stopping = _early_stopping(params, n_labelled, adapting)
     stratified = classifier and not multilabel
@@ -210,8 +218,13 @@ def make(params, *, name, backbone, y_fit, target, classifier, multilabel):
         validation=validation,
         validation_fraction=params["validation_fraction"],
         stratified=stratified,
-        probe_first=(params["head_init"] == "probe" and pretrained and bool(params["cache"]) and cached < n_blocks
-                     and last > 0),
+        probe_first=(
+            params["head_init"] == "probe"
+            and pretrained
+            and bool(params["cache"])
+            and cached < n_blocks
+            and last > 0
+        ),
         augment=augment,
         freeze_batchnorm=pretrained if freeze_bn == "auto" else bool(freeze_bn),
         backbone_lr_scale=float(scale),

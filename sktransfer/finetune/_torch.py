@@ -38,8 +38,9 @@ class Head(nn.Module):
     def forward(self, x):
         if self.training and x.shape[0] == 1:
             # A last batch of one sample has no batch statistics.
-            x = nn.functional.batch_norm(x, self.norm.running_mean, self.norm.running_var,
-                                         training=False, eps=self.norm.eps)
+            x = nn.functional.batch_norm(
+                x, self.norm.running_mean, self.norm.running_var, training=False, eps=self.norm.eps
+            )
         else:
             x = self.norm(x)
         return self.layers(x)
@@ -66,7 +67,9 @@ class WarmupCosine(skorch.callbacks.Callback):
             # not len(dataset) / batch_size steps.
             per_epoch = max(1, len(net.get_iterator(dataset_train, training=True)))
             self.total_ = per_epoch * net.max_epochs
-            self.warmup_ = max(1, int(self.warmup_fraction * self.total_)) if self.warmup_fraction else 0
+            self.warmup_ = (
+                max(1, int(self.warmup_fraction * self.total_)) if self.warmup_fraction else 0
+            )
 
     def on_batch_begin(self, net, training=False, **kwargs):
         if not training:
@@ -91,11 +94,13 @@ class GradualUnfreezing(skorch.callbacks.Callback):
         self.every = every
 
     def on_epoch_begin(self, net, **kwargs):
-        net.module_.set_trainable(trainable_at_epoch(self.first, self.last, self.every, len(net.history)))
+        net.module_.set_trainable(
+            trainable_at_epoch(self.first, self.last, self.every, len(net.history))
+        )
 
 
 class FiniteLoss(skorch.callbacks.Callback):
-    """Stop with a clear error when the training loss stops being a number (a learning rate too high)."""
+    """Stop with a clear error when the training loss is no longer a number (lr too high)."""
 
     def __init__(self, estimator="the fine-tuner"):
         self.estimator = estimator
@@ -104,7 +109,8 @@ class FiniteLoss(skorch.callbacks.Callback):
         loss = net.history[-1].get("train_loss")
         if loss is not None and not math.isfinite(loss):
             raise ValueError(
-                f"{self.estimator}: training diverged: the training loss is {loss} at epoch {len(net.history)}. "
+                f"{self.estimator}: training diverged: the training loss is {loss} at epoch "
+                f"{len(net.history)}. "
                 f"Lower lr (now {net.lr}) or backbone_lr_scale."
             )
 
@@ -122,7 +128,9 @@ class _AmpMixin:
             out = super().infer(x, **fit_params)
         if isinstance(out, tuple):
             # A domain-adaptation module's (y_pred, domain_pred, features, ...).
-            return tuple(o.float() if torch.is_tensor(o) and o.is_floating_point() else o for o in out)
+            return tuple(
+                o.float() if torch.is_tensor(o) and o.is_floating_point() else o for o in out
+            )
         return out.float()
 
 

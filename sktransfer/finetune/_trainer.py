@@ -29,7 +29,11 @@ from ._torch import (
     torch,
 )
 
-_LOSSES = {"cross_entropy": torch.nn.CrossEntropyLoss, "bce": torch.nn.BCEWithLogitsLoss, "mse": torch.nn.MSELoss}
+_LOSSES = {
+    "cross_entropy": torch.nn.CrossEntropyLoss,
+    "bce": torch.nn.BCEWithLogitsLoss,
+    "mse": torch.nn.MSELoss,
+}
 
 
 def _prefixed(params, *prefixes):
@@ -42,14 +46,19 @@ def _optimizer(params):
 
 
 def _module(params, plan, backbone, n_outputs):
-    head_kwargs = {k[len("module__"):]: v for k, v in _prefixed(params, "module__").items()}
+    head_kwargs = {k[len("module__") :]: v for k, v in _prefixed(params, "module__").items()}
     head = Head(backbone.output_dim(), n_outputs, **head_kwargs)
     if plan.cached == plan.n_blocks:
         return CachedHeadNet(head)
     net = copy.deepcopy(backbone.net).to("cpu")
     input_module = backbone.modality.input_module(backbone) if plan.cached == 0 else None
-    return net.transfer_net(plan.cached, head, plan.trainable_at_start, input_module=input_module,
-                            freeze_batchnorm=plan.freeze_batchnorm)
+    return net.transfer_net(
+        plan.cached,
+        head,
+        plan.trainable_at_start,
+        input_module=input_module,
+        freeze_batchnorm=plan.freeze_batchnorm,
+    )
 
 
 def _param_groups(params, plan, module, prefix=""):
@@ -73,8 +82,11 @@ def _train_split(params, plan):
     if plan.validation == "given":
         return params["train_split"]
     if plan.validation == "split":
-        return skorch.dataset.ValidSplit(plan.validation_fraction, stratified=plan.stratified,
-                                         random_state=params["random_state"])
+        return skorch.dataset.ValidSplit(
+            plan.validation_fraction,
+            stratified=plan.stratified,
+            random_state=params["random_state"],
+        )
     return None
 
 
@@ -83,8 +95,14 @@ def _callbacks(params, plan, train_split, probe, name):
     if not probe and plan.unfreeze_every is not None and plan.last > plan.first:
         cbs.append(("unfreeze", GradualUnfreezing(plan.first, plan.last, plan.unfreeze_every)))
     if train_split is not None and plan.early_stopping:
-        cbs.append(("early_stopping", skorch.callbacks.EarlyStopping(patience=params["patience"], load_best=True,
-                                                                     sink=silent)))
+        cbs.append(
+            (
+                "early_stopping",
+                skorch.callbacks.EarlyStopping(
+                    patience=params["patience"], load_best=True, sink=silent
+                ),
+            )
+        )
     if params["verbose"]:
         cbs.append(("progress", skorch.callbacks.ProgressBar()))
     for i, cb in enumerate(params["callbacks"] or []):
@@ -93,8 +111,20 @@ def _callbacks(params, plan, train_split, probe, name):
     return cbs
 
 
-def _net(params, plan, module, criterion, net_kwargs, device, name, *, classifier, collate=None, adapt=None,
-         probe=False):
+def _net(
+    params,
+    plan,
+    module,
+    criterion,
+    net_kwargs,
+    device,
+    name,
+    *,
+    classifier,
+    collate=None,
+    adapt=None,
+    probe=False,
+):
     kwargs = _prefixed(params, *[p for p in SKORCH_PREFIXES if p != "module__"])
     if adapt is not None:
         # The task criterion was built with these, inside skada's criterion.
@@ -103,7 +133,9 @@ def _net(params, plan, module, criterion, net_kwargs, device, name, *, classifie
         if classifier:
             # Accuracy on validation rows that include unlabelled target rows means nothing.
             kwargs.setdefault("callbacks__valid_acc", None)
-    kwargs.setdefault("optimizer__param_groups", _param_groups(params, plan, module, "net." if adapt else ""))
+    kwargs.setdefault(
+        "optimizer__param_groups", _param_groups(params, plan, module, "net." if adapt else "")
+    )
     optimizer = _optimizer(params)
     if optimizer is torch.optim.AdamW:
         kwargs.setdefault("optimizer__weight_decay", 0.01)
@@ -122,9 +154,18 @@ def _net(params, plan, module, criterion, net_kwargs, device, name, *, classifie
     else:
         net_cls = TransferNetClassifier if classifier else TransferNetRegressor
     net = net_cls(
-        module=module, criterion=criterion, optimizer=optimizer, lr=params["lr"], max_epochs=plan.max_epochs,
-        batch_size=params["batch_size"], train_split=train_split, callbacks=callbacks, device=device,
-        verbose=int(bool(params["verbose"])), **net_kwargs, **kwargs,
+        module=module,
+        criterion=criterion,
+        optimizer=optimizer,
+        lr=params["lr"],
+        max_epochs=plan.max_epochs,
+        batch_size=params["batch_size"],
+        train_split=train_split,
+        callbacks=callbacks,
+        device=device,
+        verbose=int(bool(params["verbose"])),
+        **net_kwargs,
+        **kwargs,
     )
     net.amp_ = device.startswith("cuda")
     return net
@@ -144,8 +185,16 @@ def _criterion(encoded):
 
 
 def _features(params, backbone, rows, layer, pooled, name):
-    return compute_features(backbone, rows, layer=layer, pooled=pooled, batch_size=params["batch_size"],
-                            cache=params["cache"], verbose=params["verbose"], estimator=name)
+    return compute_features(
+        backbone,
+        rows,
+        layer=layer,
+        pooled=pooled,
+        batch_size=params["batch_size"],
+        cache=params["cache"],
+        verbose=params["verbose"],
+        estimator=name,
+    )
 
 
 def inputs(params, plan, backbone, rows, name, *, training, preprocess, modality):
@@ -166,7 +215,17 @@ def _probe_head(params, plan, backbone, rows, y, encoded, name, device):
     features = _features(params, backbone, rows, backbone.n_blocks - 1, True, name)
     module = _module(params, _AllCached(plan), backbone, encoded.n_outputs)
     criterion, net_kwargs = _criterion(encoded)
-    net = _net(params, plan, module, criterion, net_kwargs, device, name, classifier=encoded.classifier, probe=True)
+    net = _net(
+        params,
+        plan,
+        module,
+        criterion,
+        net_kwargs,
+        device,
+        name,
+        classifier=encoded.classifier,
+        probe=True,
+    )
     net.fit(features, y)
     return net.module_.head
 
@@ -191,28 +250,64 @@ def fit(params, plan, backbone, rows, encoded, target_rows, name):
         module = _module(params, plan, backbone, encoded.n_outputs)
         if plan.probe_first:
             labelled = np.arange(len(rows)) if target_rows is None else np.flatnonzero(~target_rows)
-            module.head = _probe_head(params, plan, backbone, rows.take(labelled), y[labelled], encoded, name,
-                                      device)
-        data = inputs(params, plan, backbone, rows, name, training=True, preprocess=backbone.preprocess,
-                      modality=backbone.modality)
+            module.head = _probe_head(
+                params, plan, backbone, rows.take(labelled), y[labelled], encoded, name, device
+            )
+        data = inputs(
+            params,
+            plan,
+            backbone,
+            rows,
+            name,
+            training=True,
+            preprocess=backbone.preprocess,
+            modality=backbone.modality,
+        )
         collate = getattr(module, "collate", None)
         criterion, net_kwargs = _criterion(encoded)
         if target_rows is None:
-            net = _net(params, plan, module, criterion, net_kwargs, device, name, classifier=encoded.classifier,
-                       collate=collate)
+            net = _net(
+                params,
+                plan,
+                module,
+                criterion,
+                net_kwargs,
+                device,
+                name,
+                classifier=encoded.classifier,
+                collate=collate,
+            )
             if not isinstance(data, np.ndarray):
                 data.y = y
         else:
             from . import _domain_torch as adapt
 
-            criterion_kwargs = {k[len("criterion__"):]: v for k, v in
-                                {**_prefixed(params, "criterion__"), **net_kwargs}.items() if k.startswith("criterion__")}
+            criterion_kwargs = {
+                k[len("criterion__") :]: v
+                for k, v in {**_prefixed(params, "criterion__"), **net_kwargs}.items()
+                if k.startswith("criterion__")
+            }
             net_kwargs = {k: v for k, v in net_kwargs.items() if not k.startswith("criterion__")}
-            module, criterion, extra = adapt.wrap(module, criterion(**criterion_kwargs), params["domain_loss"],
-                                                  params["domain_loss_weight"], backbone.output_dim(),
-                                                  encoded.classifier)
-            net = _net(params, plan, module, criterion, {**net_kwargs, **extra}, device, name,
-                       classifier=encoded.classifier, collate=adapt.DomainCollate(collate), adapt=adapt)
+            module, criterion, extra = adapt.wrap(
+                module,
+                criterion(**criterion_kwargs),
+                params["domain_loss"],
+                params["domain_loss_weight"],
+                backbone.output_dim(),
+                encoded.classifier,
+            )
+            net = _net(
+                params,
+                plan,
+                module,
+                criterion,
+                {**net_kwargs, **extra},
+                device,
+                name,
+                classifier=encoded.classifier,
+                collate=adapt.DomainCollate(collate),
+                adapt=adapt,
+            )
             if isinstance(data, np.ndarray):
                 data = ArrayDataset(data)
             data = adapt.DomainDataset(data, np.where(target_rows, -2, 1), y)

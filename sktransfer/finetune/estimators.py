@@ -1,4 +1,4 @@
-"""The public fine-tuning estimators: modality, signature and documentation; the work is in ``_base``."""
+"""The public fine-tuners: modality, signature and documentation (the work is in ``_base``)."""
 
 from . import _params
 from ._base import _Classifier, _Regressor
@@ -34,12 +34,37 @@ class ImageClassifier(_Classifier):
     _modality = "image"
     _parameter_constraints = {**_Classifier._parameter_constraints, **_params.IMAGE_CONSTRAINTS}
 
-    def __init__(self, model="efficientnet_lite0", *, weights="DEFAULT", n_trainable_blocks=0, head_init="probe",
-                 augment=True, freeze_batchnorm="auto", class_weight=None, max_epochs="auto", lr=3e-3,
-                 batch_size=32, optimizer="adamw", backbone_lr_scale="auto", layer_decay=0.8, warmup_fraction=0.1,
-                 unfreeze_every=None, early_stopping="auto", patience=3, validation_fraction=0.1,
-                 train_split="auto", callbacks=None, domain_loss=None, domain_loss_weight=1.0, cache=True,
-                 device="auto", random_state=None, verbose=False, **kwargs):
+    def __init__(
+        self,
+        model="efficientnet_lite0",
+        *,
+        weights="DEFAULT",
+        n_trainable_blocks=0,
+        head_init="probe",
+        augment=True,
+        freeze_batchnorm="auto",
+        class_weight=None,
+        max_epochs="auto",
+        lr=3e-3,
+        batch_size=32,
+        optimizer="adamw",
+        backbone_lr_scale="auto",
+        layer_decay=0.8,
+        warmup_fraction=0.1,
+        unfreeze_every=None,
+        early_stopping="auto",
+        patience=3,
+        validation_fraction=0.1,
+        train_split="auto",
+        callbacks=None,
+        domain_loss=None,
+        domain_loss_weight=1.0,
+        cache=True,
+        device="auto",
+        random_state=None,
+        verbose=False,
+        **kwargs,
+    ):
         self.model = model
         self.weights = weights
         self.n_trainable_blocks = n_trainable_blocks
@@ -92,12 +117,36 @@ class ImageRegressor(_Regressor):
     _modality = "image"
     _parameter_constraints = {**_Regressor._parameter_constraints, **_params.IMAGE_CONSTRAINTS}
 
-    def __init__(self, model="efficientnet_lite0", *, weights="DEFAULT", n_trainable_blocks=0, head_init="probe",
-                 augment=True, freeze_batchnorm="auto", max_epochs="auto", lr=3e-3, batch_size=32,
-                 optimizer="adamw", backbone_lr_scale="auto", layer_decay=0.8, warmup_fraction=0.1,
-                 unfreeze_every=None, early_stopping="auto", patience=3, validation_fraction=0.1,
-                 train_split="auto", callbacks=None, domain_loss=None, domain_loss_weight=1.0, cache=True,
-                 device="auto", random_state=None, verbose=False, **kwargs):
+    def __init__(
+        self,
+        model="efficientnet_lite0",
+        *,
+        weights="DEFAULT",
+        n_trainable_blocks=0,
+        head_init="probe",
+        augment=True,
+        freeze_batchnorm="auto",
+        max_epochs="auto",
+        lr=3e-3,
+        batch_size=32,
+        optimizer="adamw",
+        backbone_lr_scale="auto",
+        layer_decay=0.8,
+        warmup_fraction=0.1,
+        unfreeze_every=None,
+        early_stopping="auto",
+        patience=3,
+        validation_fraction=0.1,
+        train_split="auto",
+        callbacks=None,
+        domain_loss=None,
+        domain_loss_weight=1.0,
+        cache=True,
+        device="auto",
+        random_state=None,
+        verbose=False,
+        **kwargs,
+    ):
         self.model = model
         self.weights = weights
         self.n_trainable_blocks = n_trainable_blocks
@@ -149,12 +198,35 @@ class TextClassifier(_Classifier):
 
     _modality = "text"
 
-    def __init__(self, model="all-MiniLM-L6-v2", *, weights="DEFAULT", n_trainable_blocks=0, head_init="probe",
-                 class_weight=None, max_epochs="auto", lr=3e-3, batch_size=32, optimizer="adamw",
-                 backbone_lr_scale="auto", layer_decay=0.8, warmup_fraction=0.1, unfreeze_every=None,
-                 early_stopping="auto", patience=3, validation_fraction=0.1, train_split="auto", callbacks=None,
-                 domain_loss=None, domain_loss_weight=1.0, cache=True, device="auto", random_state=None,
-                 verbose=False, **kwargs):
+    def __init__(
+        self,
+        model="all-MiniLM-L6-v2",
+        *,
+        weights="DEFAULT",
+        n_trainable_blocks=0,
+        head_init="probe",
+        class_weight=None,
+        max_epochs="auto",
+        lr=3e-3,
+        batch_size=32,
+        optimizer="adamw",
+        backbone_lr_scale="auto",
+        layer_decay=0.8,
+        warmup_fraction=0.1,
+        unfreeze_every=None,
+        early_stopping="auto",
+        patience=3,
+        validation_fraction=0.1,
+        train_split="auto",
+        callbacks=None,
+        domain_loss=None,
+        domain_loss_weight=1.0,
+        cache=True,
+        device="auto",
+        random_state=None,
+        verbose=False,
+        **kwargs,
+    ):
         self.model = model
         self.weights = weights
         self.n_trainable_blocks = n_trainable_blocks
@@ -183,7 +255,7 @@ class TextClassifier(_Classifier):
 
 
 class TextRegressor(_Regressor):
-    """Fine-tune a pretrained sentence-transformers model to predict numbers (one or several outputs).
+    """Fine-tune a pretrained sentence-transformers model to predict numbers (one or more).
 
     X takes what :class:`~sktransfer.TextEncoder` takes. y is standardised
     inside; predictions are on its original scale.
@@ -203,11 +275,34 @@ class TextRegressor(_Regressor):
 
     _modality = "text"
 
-    def __init__(self, model="all-MiniLM-L6-v2", *, weights="DEFAULT", n_trainable_blocks=0, head_init="probe",
-                 max_epochs="auto", lr=3e-3, batch_size=32, optimizer="adamw", backbone_lr_scale="auto",
-                 layer_decay=0.8, warmup_fraction=0.1, unfreeze_every=None, early_stopping="auto", patience=3,
-                 validation_fraction=0.1, train_split="auto", callbacks=None, domain_loss=None,
-                 domain_loss_weight=1.0, cache=True, device="auto", random_state=None, verbose=False, **kwargs):
+    def __init__(
+        self,
+        model="all-MiniLM-L6-v2",
+        *,
+        weights="DEFAULT",
+        n_trainable_blocks=0,
+        head_init="probe",
+        max_epochs="auto",
+        lr=3e-3,
+        batch_size=32,
+        optimizer="adamw",
+        backbone_lr_scale="auto",
+        layer_decay=0.8,
+        warmup_fraction=0.1,
+        unfreeze_every=None,
+        early_stopping="auto",
+        patience=3,
+        validation_fraction=0.1,
+        train_split="auto",
+        callbacks=None,
+        domain_loss=None,
+        domain_loss_weight=1.0,
+        cache=True,
+        device="auto",
+        random_state=None,
+        verbose=False,
+        **kwargs,
+    ):
         self.model = model
         self.weights = weights
         self.n_trainable_blocks = n_trainable_blocks

@@ -40,8 +40,14 @@ ROLES = ("encoder", "classifier", "regressor")
 
 def register_modality(modality):
     """Make ``modality`` (a :class:`Modality` instance) known by its ``name``; return it."""
-    if not isinstance(modality, Modality) or not isinstance(modality.name, str) or not modality.name:
-        raise TypeError(f"register_modality needs a Modality instance with a name, got {modality!r}.")
+    if (
+        not isinstance(modality, Modality)
+        or not isinstance(modality.name, str)
+        or not modality.name
+    ):
+        raise TypeError(
+            f"register_modality needs a Modality instance with a name, got {modality!r}."
+        )
     _MODALITIES[modality.name] = modality
     return modality
 
@@ -79,7 +85,8 @@ def infer_modality(X):
         if modality.looks_like(X):
             return modality.name
     raise ValueError(
-        f"Cannot tell which kind of input X holds ({type(X).__name__}); known kinds: {modality_names()}. "
+        f"Cannot tell which kind of input X holds ({type(X).__name__}); known kinds: "
+        f"{modality_names()}. "
         "Pass modality= or the candidates explicitly."
     )
 

@@ -104,7 +104,11 @@ class Rows:
     def take(self, rows):
         """The rows at positions ``rows``, still named by their original row in errors."""
         rows = np.asarray(rows, dtype=np.int64)
-        values = self.values[rows] if isinstance(self.values, np.ndarray) else [self.values[i] for i in rows]
+        values = (
+            self.values[rows]
+            if isinstance(self.values, np.ndarray)
+            else [self.values[i] for i in rows]
+        )
         positions = rows if self.positions is None else self.positions[rows]
         return Rows(values, self.index, self.feature_names, self.n_features, positions)
 
@@ -132,7 +136,7 @@ def reject_containers(X, what, estimator):
 
 
 def one_column(X, what, estimator):
-    """``(values, index, feature_names)`` of a one-column pandas X; ``(None, None, None)`` otherwise."""
+    """``(values, index, feature_names)`` of a one-column pandas X, else ``(None, None, None)``."""
     import pandas as pd
 
     reject_containers(X, what, estimator)
@@ -155,7 +159,7 @@ def one_column(X, what, estimator):
 
 
 def as_list(X, what, estimator, rows=(list, tuple)):
-    """A sequence that is not pandas, as a list of cells; one-element rows of type ``rows`` are unwrapped.
+    """A non-pandas sequence as a list of cells; one-element rows of type ``rows`` unwrapped.
 
     A list of one-element rows is what a 2-D selection of one column gives.
     Images leave arrays alone: a 1-pixel-high image is an array of length 1.
@@ -163,7 +167,9 @@ def as_list(X, what, estimator, rows=(list, tuple)):
     try:
         values = list(X)
     except TypeError:
-        raise TypeError(f"{estimator} expects a sequence of {what}, got {type(X).__name__}.") from None
+        raise TypeError(
+            f"{estimator} expects a sequence of {what}, got {type(X).__name__}."
+        ) from None
     if values and all(isinstance(v, rows) and len(v) == 1 for v in values):
         values = [v[0] for v in values]
     return values
@@ -259,16 +265,16 @@ class Modality:
 
     # -- fine-tuning ------------------------------------------------------------
     def item_transform(self, preprocess, augment):
-        """A picklable ``loaded sample -> dataset item`` for training (``augment``) or prediction."""
+        """A picklable ``loaded sample -> dataset item``: training (``augment``) or predicting."""
         return _identity
 
     def input_module(self, backbone):
-        """A torch module run before the first block when it trains (e.g. image normalisation), or None."""
+        """A torch module run before the first block when it trains (images: normalisation)."""
         return None
 
     # -- baselines --------------------------------------------------------------
     def baseline(self):
-        """``(name, steps)``: unfitted transformers that turn this X into features without pretraining.
+        """``(name, steps)``: unfitted transformers that turn X into features, without pretraining.
 
         The non-neural baseline of :func:`sktransfer.selection.transfer_report`
         puts a linear model after them.

@@ -3,7 +3,6 @@
 import io
 import os
 import struct
-import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +49,9 @@ def _array_values(X, estimator):
         return [str(v) for v in X.reshape(-1)]
     if X.dtype == object and X.ndim in (1, 2):
         if X.ndim == 2 and X.shape[1] != 1:
-            raise ValueError(f"{estimator} expects one column of images, got an object array of shape {X.shape}.")
+            raise ValueError(
+                f"{estimator} expects one column of images, got an object array of shape {X.shape}."
+            )
         return list(X.reshape(-1))
     if X.ndim == 3 or (X.ndim == 4 and X.shape[3] in (1, 3, 4)):
         if X.dtype != np.uint8:
@@ -66,7 +67,7 @@ def _array_values(X, estimator):
 
 
 def _png_rows_missing(data):
-    """For PNG bytes whose compressed pixel data ends before the last row: (rows there, rows declared).
+    """PNG bytes whose pixel data ends before the last row: (rows there, rows declared).
 
     Pillow decodes such a file without an error and leaves the missing rows
     black. Returns None for a complete (or non-PNG, or unparsable) file.
@@ -110,7 +111,8 @@ def _rgb(img, where, estimator):
         a = np.asarray(img, dtype=np.int64)
         if a.size and (a.min() < 0 or a.max() > 65535):
             raise ValueError(
-                f"{estimator}: {where} is a 32-bit integer image with values in [{a.min()}, {a.max()}], "
+                f"{estimator}: {where} is a 32-bit integer image with values in [{a.min()}, "
+                f"{a.max()}], "
                 "which has no known range; convert it to 8 bits (0-255) first."
             )
         # 16-bit range 0..65535 onto 0..255.
@@ -120,7 +122,8 @@ def _rgb(img, where, estimator):
         if a.size and (not np.isfinite(a).all() or a.min() < 0 or a.max() > 1):
             raise ValueError(
                 f"{estimator}: {where} is a floating-point image with values in [{np.nanmin(a):g}, "
-                f"{np.nanmax(a):g}]; float images must hold values in [0, 1]. Rescale it, or convert "
+                f"{np.nanmax(a):g}]; float images must hold values in [0, 1]. Rescale it, or "
+                "convert "
                 "it to 8 bits (0-255) first."
             )
         img = Image.fromarray(np.round(a * 255.0).astype(np.uint8))
@@ -128,7 +131,9 @@ def _rgb(img, where, estimator):
         try:
             img = img.convert("RGB")
         except ValueError as exc:
-            raise ValueError(f"{estimator}: {where} has mode {img.mode!r}, which cannot become RGB: {exc}") from exc
+            raise ValueError(
+                f"{estimator}: {where} has mode {img.mode!r}, which cannot become RGB: {exc}"
+            ) from exc
     return img
 
 
@@ -165,7 +170,8 @@ class ImageSample:
                 img.load()
             except Image.DecompressionBombError as exc:
                 raise ValueError(
-                    f"{name}: {where} is too large to decode safely ({exc}). If you trust the file, raise "
+                    f"{name}: {where} is too large to decode safely ({exc}). If you trust the "
+                    "file, raise "
                     "PIL.Image.MAX_IMAGE_PIXELS, or shrink the image first."
                 ) from exc
             except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error) as exc:
@@ -173,7 +179,8 @@ class ImageSample:
             missing = _png_rows_missing(self._bytes) if img.format == "PNG" else None
             if missing is not None:
                 raise ValueError(
-                    f"{name}: {where} is not a readable image: its pixel data ends after {missing[0]} of "
+                    f"{name}: {where} is not a readable image: its pixel data ends after "
+                    f"{missing[0]} of "
                     f"the {missing[1]} rows its header declares (a truncated or damaged PNG)."
                 )
             # Cameras store the orientation separately from the pixels.
@@ -189,7 +196,9 @@ class ImageSample:
             where = self.row
             img = self.value
         if min(img.size) == 0:
-            raise ValueError(f"{name}: {where} is an empty image ({img.size[0]}x{img.size[1]} pixels).")
+            raise ValueError(
+                f"{name}: {where} is an empty image ({img.size[0]}x{img.size[1]} pixels)."
+            )
         return _rgb(img, where, name)
 
 
@@ -228,7 +237,9 @@ class ImagePreprocess:
         """One RGB PIL image -> uint8 tensor (3, crop, crop)."""
         tv = require("torchvision.transforms.v2.functional", "image preprocessing")
         modes = require("torchvision.transforms", "image preprocessing").InterpolationMode
-        img = tv.resize(img, self.resize_size, interpolation=modes(self.interpolation), antialias=True)
+        img = tv.resize(
+            img, self.resize_size, interpolation=modes(self.interpolation), antialias=True
+        )
         img = tv.center_crop(img, self.crop_size)
         return tv.pil_to_tensor(img)
 
@@ -270,7 +281,7 @@ class ImageTransform:
 
 
 class Pixels(TransformerMixin, BaseEstimator):
-    """Raw pixels resized to ``size`` x ``size`` RGB, scaled to [0, 1]: the non-neural image baseline."""
+    """Raw pixels resized to ``size`` x ``size`` RGB in [0, 1]: the non-neural image baseline."""
 
     def __init__(self, size=32):
         self.size = size
@@ -292,7 +303,7 @@ class Pixels(TransformerMixin, BaseEstimator):
 
 
 class ImageModality(Modality):
-    """Images: paths (str or Path), PIL images or uint8 arrays, or a Series / one-column DataFrame of them.
+    """Images: paths, PIL images or uint8 arrays, or a Series / one-column DataFrame of them.
 
     Missing files are reported by :meth:`check_X`; files that exist but do
     not decode are reported when they are read. Grayscale, RGBA, palette,
@@ -306,10 +317,13 @@ class ImageModality(Modality):
     >>> rows = get_modality("image").check_X(np.zeros((2, 8, 8), dtype=np.uint8), "ImageEncoder")
     >>> len(rows), rows.values[0].shape
     (2, (8, 8))
-    >>> get_modality("image").check_X(np.zeros((2, 64)), "ImageEncoder")
+    >>> image = get_modality("image")
+    >>> image.check_X(np.zeros((2, 64)), "ImageEncoder")  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    ValueError: ImageEncoder got an array of shape (2, 64) and dtype float64; expected uint8 images: an array of shape (n, h, w) or (n, h, w, c) with c in {1, 3, 4}, or a list of (h, w) / (h, w, c) arrays. Flat pixel rows must be reshaped first, e.g. X.reshape(-1, 8, 8).
+    ValueError: ImageEncoder got an array of shape (2, 64) and dtype float64; expected uint8 images:
+    an array of shape (n, h, w) or (n, h, w, c) with c in {1, 3, 4}, or a list of (h, w) / (h, w, c)
+    arrays. Flat pixel rows must be reshaped first, e.g. X.reshape(-1, 8, 8).
     """
 
     name = "image"
@@ -324,7 +338,11 @@ class ImageModality(Modality):
 
         values, index, names = one_column(X, "images", estimator)
         if values is None:
-            values = _array_values(X, estimator) if isinstance(X, np.ndarray) else as_list(X, "images", estimator)
+            values = (
+                _array_values(X, estimator)
+                if isinstance(X, np.ndarray)
+                else as_list(X, "images", estimator)
+            )
         check_not_empty(values, estimator)
         missing, folders, wrong_type = [], [], []
         for i, v in enumerate(values):
@@ -339,7 +357,10 @@ class ImageModality(Modality):
                 _check_array(v, row_label(i, index), estimator)
             elif isinstance(v, Image.Image):
                 if min(v.size) == 0:
-                    raise ValueError(f"{estimator}: {row_label(i, index)} is an empty image ({v.size[0]}x{v.size[1]}).")
+                    raise ValueError(
+                        f"{estimator}: {row_label(i, index)} is an empty image "
+                        f"({v.size[0]}x{v.size[1]})."
+                    )
             else:
                 wrong_type.append(i)
         if wrong_type:
@@ -349,8 +370,10 @@ class ImageModality(Modality):
                 + list_rows(
                     wrong_type,
                     index,
-                    lambda p: f"{type(values[p]).__name__} {str(values[p])[:30]!r}"
-                    + (" (missing)" if is_missing(values[p]) else ""),
+                    lambda p: (
+                        f"{type(values[p]).__name__} {str(values[p])[:30]!r}"
+                        + (" (missing)" if is_missing(values[p]) else "")
+                    ),
                 )
                 + "."
             )

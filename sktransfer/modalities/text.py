@@ -34,10 +34,11 @@ class TextModality(Modality):
     >>> text = get_modality("text")
     >>> text.check_X(["good film", "bad film"], "TextEncoder").values
     ['good film', 'bad film']
-    >>> text.check_X(["ok", None], "TextEncoder")
+    >>> text.check_X(["ok", None], "TextEncoder")  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    ValueError: TextEncoder needs a str in every row, but found missing or non-text values in 1 row(s): row 1: None (missing). Fill or drop them first, e.g. X.fillna('').
+    ValueError: TextEncoder needs a str in every row, but found missing or non-text values in 1
+    row(s): row 1: None (missing). Fill or drop them first, e.g. X.fillna('').
     """
 
     name = "text"
@@ -77,7 +78,8 @@ class TextModality(Modality):
         if unencodable:
             bad = list(unencodable)
             raise ValueError(
-                f"{estimator} needs valid Unicode text, but {len(bad)} row(s) hold a lone surrogate "
+                f"{estimator} needs valid Unicode text, but {len(bad)} row(s) hold a lone "
+                "surrogate "
                 "(half of a UTF-16 pair, often from text decoded with errors='surrogateescape'): "
                 + list_rows(bad, index, lambda p: f"at character {unencodable[p]}")
                 + ". Re-decode the source bytes, or drop the surrogates: "
