@@ -128,6 +128,8 @@ def demo(
 
 
 def main(argv=None):
+    from .modalities import modality_names
+
     parser = argparse.ArgumentParser(prog="sktransfer", description=__doc__)
     from . import __version__
 
@@ -149,7 +151,7 @@ def main(argv=None):
     m = sub.add_parser(
         "models", help="list the models sktransfer can load, with their facts (the zoo)"
     )
-    m.add_argument("--modality", choices=["image", "text"])
+    m.add_argument("--modality", choices=modality_names())
     m.add_argument(
         "--offline", action="store_true", help="only models whose weights are on this machine"
     )

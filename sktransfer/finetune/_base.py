@@ -134,7 +134,7 @@ class _FineTuner(BaseEstimator):
         )
         from . import _trainer
 
-        net = _trainer.fit(params, plan, backbone, rows, encoded, target, name)
+        net = _trainer.Trainer(params, plan, backbone, encoded, name).fit(rows, target)
         _contract.set_attributes(
             self,
             {
