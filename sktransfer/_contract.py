@@ -152,20 +152,32 @@ def set_attributes(estimator, attributes):
             setattr(estimator, key, value)
 
 
-def check_length(estimator, n_rows, values, what="y", unit="entries"):
-    """One message for a per-row array whose length is not X's."""
+def check_length(caller, n_rows, values, what="y", unit="entries", x="X"):
+    """The one message, everywhere, for a per-row array whose length is not X's.
+
+    ``caller`` is the estimator, a function's name, or None; ``x`` names X.
+
+    Examples
+    --------
+    >>> check_length("rank_encoders", 3, [0, 1])
+    Traceback (most recent call last):
+    ...
+    ValueError: rank_encoders: X has 3 rows but y has 2 entries; they must have the same length.
+    """
     from sklearn.utils.validation import _num_samples
 
+    name = caller if isinstance(caller, str) or caller is None else type(caller).__name__
+    prefix = f"{name}: " if name else ""
     try:
         n = _num_samples(values)
     except TypeError:
         raise ValueError(
-            f"{type(estimator).__name__}: {what} must be an array-like with one entry per row of X."
+            f"{prefix}{what} must be an array-like with one entry per row of {x}."
         ) from None
     if n != n_rows:
         raise ValueError(
-            f"{type(estimator).__name__}: X has {n_rows} rows but {what} has {n} {unit}; they "
-            "must have the same length."
+            f"{prefix}{x} has {n_rows} rows but {what} has {n} {unit}; "
+            "they must have the same length."
         )
 
 

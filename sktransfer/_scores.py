@@ -17,6 +17,8 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.preprocessing import normalize
 from sklearn.utils.multiclass import type_of_target
 
+from ._contract import check_length
+
 __all__ = [
     "SCORES",
     "gbc",
@@ -92,11 +94,7 @@ def _validate(features, y, score):
     y = np.asarray(y)
     if y.ndim == 0:
         raise ValueError(f"{score}: y must be an array with one entry per sample; got a scalar.")
-    if len(F) != len(y):
-        raise ValueError(
-            f"{score}: features has {len(F)} rows but y has {len(y)} entries; "
-            "they must describe the same samples."
-        )
+    check_length(score, len(F), y, x="features")
     if len(F) == 0:
         raise ValueError(f"{score}: got 0 samples.")
     _check_finite_rows(F, "features", score)

@@ -91,6 +91,7 @@ import numbers
 
 import numpy as np
 
+from ._contract import check_length
 from ._deps import require
 
 __all__ = ["domain_arrays", "check_domain_arrays", "RowSplitter", "FeatureScorer"]
@@ -343,21 +344,11 @@ def domain_arrays(X_source, y_source, X_target, *, y_target=None):
             "adaptation "
             f"needs one label per source row ({n_source} rows in X_source)."
         )
-    if _n_rows(y_source, "y_source") != n_source:
-        raise ValueError(
-            f"X_source has {n_source} rows but y_source has {_n_rows(y_source, 'y_source')} "
-            "labels; "
-            "they must have the same length."
-        )
+    check_length(None, n_source, y_source, "y_source", "labels", x="X_source")
     y_s = _numeric_labels(y_source, "y_source")
     _check_no_sentinel(y_s, "y_source")
     if y_target is not None:
-        if _n_rows(y_target, "y_target") != n_target:
-            raise ValueError(
-                f"X_target has {n_target} rows but y_target has {_n_rows(y_target, 'y_target')} "
-                "labels; "
-                "they must have the same length."
-            )
+        check_length(None, n_target, y_target, "y_target", "labels", x="X_target")
         y_t = _numeric_labels(y_target, "y_target")
         dtype = np.result_type(y_s, y_t)
         y_s, y_t = y_s.astype(dtype), y_t.astype(dtype)
@@ -401,8 +392,7 @@ def check_domain_arrays(X, y, sample_domain):
     >>> check_domain_arrays(["a", "b", "c"], [1, 0, -1], [1, -2])  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    ValueError: sample_domain has 2 entries but X has 3 rows; there must be one domain label per
-    row.
+    ValueError: X has 3 rows but sample_domain has 2 entries; they must have the same length.
     """
     n = _n_rows(X, "X")
     if sample_domain is None:
@@ -414,11 +404,7 @@ def check_domain_arrays(X, y, sample_domain):
     sample_domain = np.asarray(sample_domain)
     if sample_domain.ndim != 1:
         raise ValueError(f"sample_domain must be 1-D; got shape {sample_domain.shape}.")
-    if len(sample_domain) != n:
-        raise ValueError(
-            f"sample_domain has {len(sample_domain)} entries but X has {n} rows; "
-            "there must be one domain label per row."
-        )
+    check_length(None, n, sample_domain, "sample_domain")
     if sample_domain.dtype.kind not in "iu" and not (
         sample_domain.dtype.kind == "f"
         and np.all(np.isfinite(sample_domain))
@@ -431,10 +417,7 @@ def check_domain_arrays(X, y, sample_domain):
     source = sample_domain >= 0
     if y is None:
         return None
-    if _n_rows(y, "y") != n:
-        raise ValueError(
-            f"y has {_n_rows(y, 'y')} entries but X has {n} rows; they must have the same length."
-        )
+    check_length(None, n, y)
     if not source.any():
         raise ValueError(
             "sample_domain has no source row (>= 0); domain adaptation needs labelled source rows."
@@ -491,11 +474,8 @@ class RowSplitter:
         if "sample_domain" in params:
             check_domain_arrays(X, None, params["sample_domain"])
         n = _n_rows(X, "X")
-        if y is not None and _n_rows(y, "y") != n:
-            raise ValueError(
-                f"y has {_n_rows(y, 'y')} entries but X has {n} rows; they must have the same "
-                "length."
-            )
+        if y is not None:
+            check_length(None, n, y)
         return np.zeros((n, 1))
 
     def split(self, X, y=None, **params):
@@ -637,11 +617,8 @@ class FeatureScorer:
     def __call__(self, estimator, X, y_true=None, **params):
         if "sample_domain" in params:
             check_domain_arrays(X, None, params["sample_domain"])
-        if y_true is not None and _n_rows(y_true, "y") != _n_rows(X, "X"):
-            raise ValueError(
-                f"y has {_n_rows(y_true, 'y')} entries but X has {_n_rows(X, 'X')} rows; they "
-                "must have the same length."
-            )
+        if y_true is not None:
+            check_length(None, _n_rows(X, "X"), y_true)
         k = _feature_prefix(estimator)
         if k:
             X = estimator[:k].transform(X)

@@ -140,11 +140,7 @@ def _resolve_scores(scores, regression):
 
 def _check_target(y, scores, regression, n_rows, caller):
     y = np.asarray(y)
-    if len(y) != n_rows:
-        raise ValueError(
-            f"{caller}: X has {n_rows} rows but y has {len(y)} entries; they must have the same "
-            "length."
-        )
+    _contract.check_length(caller, n_rows, y)
     if regression:
         return y
     # Every classification score needs two classes with at least two samples each.
@@ -637,12 +633,9 @@ def transfer_report(
 
     modality = model_modality(model)
     y = np.asarray(y)
-    n_rows = len(get_modality(modality).check_X(X, "transfer_report"))
-    if len(y) != n_rows:
-        raise ValueError(
-            f"transfer_report: X has {n_rows} rows but y has {len(y)} entries; they must have the "
-            "same length."
-        )
+    _contract.check_length(
+        "transfer_report", len(get_modality(modality).check_X(X, "transfer_report")), y
+    )
     regression = _scores.is_regression_target(y)
     if not regression:
         _scores._classes(y, "transfer_report", min_per_class=2)

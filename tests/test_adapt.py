@@ -137,9 +137,9 @@ def test_check_domain_arrays():
     X = ["a", "b", "c", "d"]
     assert check_domain_arrays(X, [1, 0, -1, -1], [1, 1, -2, -2]) is None
     assert check_domain_arrays(X, None, [-2, -2, -2, -2]) is None  # prediction: target rows only
-    with pytest.raises(ValueError, match="sample_domain has 3 entries but X has 4 rows"):
+    with pytest.raises(ValueError, match="X has 4 rows but sample_domain has 3 entries"):
         check_domain_arrays(X, [1, 0, -1, -1], [1, 1, -2])
-    with pytest.raises(ValueError, match="y has 3 entries but X has 4 rows"):
+    with pytest.raises(ValueError, match="X has 4 rows but y has 3 entries"):
         check_domain_arrays(X, [1, 0, -1], [1, 1, -2, -2])
     with pytest.raises(ValueError, match="no target row"):
         check_domain_arrays(X, [1, 0, 1, 0], [1, 1, 1, 1])
@@ -254,7 +254,7 @@ def test_row_splitter_gives_the_skada_splits():
         np.testing.assert_array_equal(a, c)
         np.testing.assert_array_equal(b, d)
     assert RowSplitter(cv).get_n_splits(X, y, sample_domain=sd) == 3
-    with pytest.raises(ValueError, match="sample_domain has 15 entries but X has 16 rows"):
+    with pytest.raises(ValueError, match="X has 16 rows but sample_domain has 15 entries"):
         next(RowSplitter(cv).split(X, y, sample_domain=sd[:-1]))
 
 
@@ -271,7 +271,7 @@ def test_feature_scorer_equals_skada_on_image_arrays():
     ours = FeatureScorer(PredictionEntropyScorer())(pipe, X, y, sample_domain=sd)
     theirs = PredictionEntropyScorer()(pipe, X, y, sample_domain=sd)
     assert ours == pytest.approx(theirs, rel=1e-6)
-    with pytest.raises(ValueError, match="sample_domain has 49 entries but X has 50 rows"):
+    with pytest.raises(ValueError, match="X has 50 rows but sample_domain has 49 entries"):
         FeatureScorer(PredictionEntropyScorer())(pipe, X, y, sample_domain=sd[1:])
 
 
@@ -288,7 +288,7 @@ def test_mismatched_sample_domain_in_a_grid_search_is_a_clear_error():
         scoring=FeatureScorer(PredictionEntropyScorer()),
     )
     with pytest.raises(
-        ValueError, match=f"sample_domain has {len(X) - 2} entries but X has {len(X)} rows"
+        ValueError, match=f"X has {len(X)} rows but sample_domain has {len(X) - 2} entries"
     ):
         search.fit(X, y, sample_domain=sd[:-2])
 

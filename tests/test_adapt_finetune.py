@@ -329,7 +329,7 @@ def test_scorers_that_read_features_say_a_fine_tuner_has_none():
             r"no target row \(< 0\); domain_loss='dann' needs unlabelled target rows",
         ),
         ({}, "no source", r"no source row"),
-        ({}, "short sample_domain", r"sample_domain has 39 entries but X has 40 rows"),
+        ({}, "short sample_domain", r"X has 40 rows but sample_domain has 39 entries"),
         ({}, "unlabelled source", r"source rows \[3\] of y are unlabelled"),
         ({"n_trainable_blocks": 0}, None, r"n_trainable_blocks=0 trains none.*CORALAdapter"),
         (
@@ -398,7 +398,7 @@ def test_predict_names_a_sample_domain_of_the_wrong_length():
         X, y, sample_domain=sd
     )
     assert est.predict(X[:4], sample_domain=sd[:4]).shape == (4,)
-    with pytest.raises(ValueError, match="sample_domain has 3 entries but X has 4 rows"):
+    with pytest.raises(ValueError, match="X has 4 rows but sample_domain has 3 entries"):
         est.predict_proba(X[:4], sample_domain=sd[:3])
 
 

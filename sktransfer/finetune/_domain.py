@@ -71,11 +71,6 @@ def target_rows(name, X, y, sample_domain, domain_loss, classifier):
     from ..adapt import check_domain_arrays
 
     check_domain_arrays(X, None, sample_domain)
-    if len(y) != len(sample_domain):
-        raise ValueError(
-            f"{name}: y has {len(y)} entries but sample_domain has {len(sample_domain)}; they "
-            "must have the same length."
-        )
     target = np.asarray(sample_domain) < 0
     if target.all():
         raise ValueError(
