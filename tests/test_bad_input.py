@@ -379,3 +379,26 @@ def test_transfer_report_on_a_tiny_text_set():
     X = ["one fine day", "two bad nights", "red apples", "blue cars", "green tea", "dark rooms"]
     report = transfer_report(X * 2, [0, 1] * 6, T, cv=2, fine_tune=False, scratch=False)
     assert list(report.index) == ["pretrained features + linear", "baseline: TF-IDF + linear model"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (
+            {"iterator_train__shufle": False},
+            r"iterator_train__shufle is not an argument of DataLoader.*"
+            r"Did you mean iterator_train__shuffle\?",
+        ),
+        (
+            {"optimizer__weight_decy": 0.1},
+            r"optimizer__weight_decy is not an argument of AdamW.*weight_decay",
+        ),
+        ({"criterion__wieght": None}, r"criterion__wieght is not an argument of CrossEntropyLoss"),
+    ],
+)
+def test_prefixed_parameters_are_arguments_of_what_they_configure(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TextClassifier(model=T, **FAST, **kwargs).fit(X6, [0, 1] * 3)
+    TextClassifier(
+        model=T, iterator_train__drop_last=False, optimizer__weight_decay=0.0, **FAST
+    ).fit(X6, [0, 1] * 3)

@@ -412,3 +412,12 @@ def test_fine_tuners_pickle_and_clone(tuner):
     assert copy.get_params() == est.get_params() and not hasattr(copy, "net_")
     with pytest.raises(NotFittedError):
         _predict(copy, X)
+
+
+def test_fine_tuners_in_parallel_cross_validation(tuner):
+    make, X, y = tuner
+    serial = cross_val_score(make(), X, y, cv=3, n_jobs=1)
+    # Workers run torch with other thread counts: float32 sums in another order.
+    np.testing.assert_allclose(
+        cross_val_score(make(), X, y, cv=3, n_jobs=2), serial, rtol=1e-4, atol=1e-6
+    )

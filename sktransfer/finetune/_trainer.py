@@ -8,6 +8,8 @@ backbone and the encoded targets; it sets no estimator state.
 """
 
 import copy
+import difflib
+import inspect
 
 import numpy as np
 from skorch.utils import params_for
@@ -49,6 +51,24 @@ def features(params, backbone, rows, layer, pooled, name):
         verbose=params["verbose"],
         estimator=name,
     )
+
+
+def _check_prefixed(name, kwargs, targets):
+    """A prefixed parameter must be an argument of what its prefix configures (skorch passes it)."""
+    for key in sorted(kwargs):
+        prefix, _, arg = key.partition("__")
+        target = targets.get(prefix)
+        if target is None or arg == "param_groups" or "__" in arg:
+            continue
+        params = inspect.signature(target).parameters
+        if arg in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            continue
+        close = difflib.get_close_matches(arg, list(params), n=1)
+        hint = f" Did you mean {prefix}__{close[0]}?" if close else ""
+        raise ValueError(
+            f"{name}: {key} is not an argument of {getattr(target, '__name__', target)}, "
+            f"which {prefix}__ parameters configure.{hint}"
+        )
 
 
 def inputs(params, plan, backbone, rows, name, *, training, preprocess, modality):
@@ -192,6 +212,13 @@ class Trainer:
             callbacks.insert(1, ("gradient_reversal", adapt.GradientReversalSchedule()))
         else:
             net_cls = TransferNetClassifier if classifier else TransferNetRegressor
+        targets = {
+            "iterator_train": kwargs.get("iterator_train", torch.utils.data.DataLoader),
+            "iterator_valid": torch.utils.data.DataLoader,
+            "optimizer": optimizer,
+            "criterion": criterion if isinstance(criterion, type) else None,
+        }
+        _check_prefixed(self.name, kwargs, targets)
         net = net_cls(
             module=module,
             criterion=criterion,
