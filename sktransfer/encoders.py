@@ -158,6 +158,10 @@ class TextEncoder(_Encoder):
     ----------
     embedding_dim_ : int
         Number of output features.
+    layer_ : int
+        Index of the block whose output is returned (the last: sentence embeddings).
+    block_names_ : list of str
+        The backbone's blocks in forward order (embeddings, then each layer).
     backbone_identity_ : str
         Content hash of the weights and preprocessing used at fit.
     n_features_in_ : int

@@ -165,7 +165,6 @@ class _FineTuner(BaseEstimator):
             from ..adapt import check_domain_arrays
 
             check_domain_arrays(X, None, sample_domain)
-            _contract.check_length(self, len(rows), sample_domain, "sample_domain")
         backbone = None
         if self.cached_blocks_:
             backbone = get_backbone(

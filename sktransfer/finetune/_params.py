@@ -286,6 +286,12 @@ ATTRIBUTES = {
             "(source rows, target rows) when fitted with a ``domain_loss``.",
         ),
         ("block_names_", "list of str", "The backbone's blocks in forward order."),
+        (
+            "backbone_identity_",
+            "str",
+            "Content hash of the weights and preprocessing used (checked when cached blocks run).",
+        ),
+        ("preprocess_", "object or None", "The backbone's input preprocessing, for prediction."),
         ("n_features_in_", "int", "Columns of X seen at fit (1: one column of texts or images)."),
         ("feature_names_in_", "ndarray of str", "The column name, when X was a DataFrame."),
     ],
