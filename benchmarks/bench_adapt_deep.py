@@ -103,8 +103,7 @@ def run_shift(shift, args, log):
     entropy = FeatureScorer(PredictionEntropyScorer())
     log(
         f"  {len(ys)} source rows, {len(yt_adapt)} target rows to adapt to, {len(yt_test)} to "
-        "test; "
-        f"{type(base).__name__}({base.model!r}, n_trainable_blocks={args.blocks})"
+        f"test; {type(base).__name__}({base.model!r}, n_trainable_blocks={args.blocks})"
     )
 
     rows = []
@@ -188,9 +187,8 @@ def table(results, command, total_s, args):
         pick = max(res["rows"], key=lambda r: r["entropy"])
         out.append(
             f"| {res['shift']['name']} | {res['source_only']:.3f} | {best['method']} "
-            f"{best['acc']:.3f} | "
-            f"{res['in_domain']:.3f} | {best['closed']:+.2f} | {pick['method']} {pick['acc']:.3f} "
-            f"({pick['closed']:+.2f}) |"
+            f"{best['acc']:.3f} | {res['in_domain']:.3f} | {best['closed']:+.2f} | "
+            f"{pick['method']} {pick['acc']:.3f} ({pick['closed']:+.2f}) |"
         )
     for res in results:
         out += [

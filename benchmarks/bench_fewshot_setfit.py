@@ -284,9 +284,8 @@ def main(argv=None):
             f"Versions: {common.versions_line(extra=('setfit', 'datasets', 'accelerate'))}",
             "",
             f"Data: rotten tomatoes, fixed test set of {len(yte)} snippets (majority class "
-            f"{100 * counts.max() / len(yte):.1f} %); "
-            f"few-shot training sets drawn per seed (seeds 0..{args.seeds - 1}) from the other "
-            f"{len(pool_y)} snippets. "
+            f"{100 * counts.max() / len(yte):.1f} %); few-shot training sets drawn per seed (seeds "
+            f"0..{args.seeds - 1}) from the other {len(pool_y)} snippets. "
             f"Body: all-MiniLM-L6-v2 from {path}.",
             "",
             common.md_table(header, rows),

@@ -400,10 +400,10 @@ def main(argv=None):
             f"Versions: {common.versions_line()}",
             "",
             f"Data: digits, {args.n_train} train / {args.n_test} test (stratified, "
-            "random_state=0), 8x8 grey -> 224x224 RGB; "
-            f"{args.epochs} epochs, batch {args.batch_size}, AdamW lr {args.lr} (head), warm-up "
-            "10 % + cosine; no validation split. "
-            f"Baseline inputs preprocessed once into a float tensor in {prep_s:.1f} s (not in its "
+            f"random_state=0), 8x8 grey -> 224x224 RGB; {args.epochs} epochs, batch "
+            f"{args.batch_size}, AdamW lr {args.lr} (head), warm-up 10 % + cosine; no validation "
+            f"split. Baseline inputs preprocessed once into a float tensor in {prep_s:.1f} s (not "
+            "in its "
             "epochs).",
             "",
             table,

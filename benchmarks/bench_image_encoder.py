@@ -441,10 +441,9 @@ def main(argv=None):
         load_before = os.getloadavg()
         sizes = np.array(info["sizes"])
         print(
-            f"{len(paths)} JPEGs in {folder}: {info['bytes'] / 1e6:.1f} MB, "
-            f"width {sizes[:, 0].min()}-{sizes[:, 0].max()} px, height "
-            f"{sizes[:, 1].min()}-{sizes[:, 1].max()} px; "
-            f"from {', '.join(info['sources'])}"
+            f"{len(paths)} JPEGs in {folder}: {info['bytes'] / 1e6:.1f} MB, width "
+            f"{sizes[:, 0].min()}-{sizes[:, 0].max()} px, height "
+            f"{sizes[:, 1].min()}-{sizes[:, 1].max()} px; from {', '.join(info['sources'])}"
         )
         print("machine:", machine(), "| load average:", " ".join(f"{v:.2f}" for v in load_before))
 
@@ -633,8 +632,8 @@ def main(argv=None):
         if "embetter" in checks:
             agree.append(f"- max |embetter - sktransfer| = {checks['embetter']:.2e}")
         agree.append(
-            f"- max |sktransfer cache=True (1st / warm) - cold| = "
-            f"{checks['cached_first']:.1e} / {checks['cached_warm']:.1e}"
+            f"- max |sktransfer cache=True (1st / warm) - cold| = {checks['cached_first']:.1e} / "
+            f"{checks['cached_warm']:.1e}"
         )
         for name in [
             k for k in checks if k not in ("loop", "embetter", "cached_first", "cached_warm")
@@ -653,9 +652,8 @@ def main(argv=None):
                 f"Command: `{cmd.strip()}`",
                 "",
                 f"Machine: {machine()}. 1-minute load average {load_before[0]:.1f} before the "
-                "timed runs and "
-                f"{load_after[0]:.1f} after them (this run's own threads account for about 2; "
-                "anything above "
+                f"timed runs and {load_after[0]:.1f} after them (this run's own threads account "
+                "for about 2; anything above "
                 "that is other jobs on the machine).",
                 "",
                 "Versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()),

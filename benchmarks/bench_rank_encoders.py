@@ -423,8 +423,7 @@ def main(argv=None):
                 f"{r['task']}, fine-tuned test accuracy: "
                 + ", ".join(
                     f"{b['candidate']} {100 * b['fine_tuned_acc']:.1f} % ({b['seconds']:.0f} s, "
-                    f"{b['epochs']} epochs"
-                    f"{', early stopping' if b['early_stopping'] else ''})"
+                    f"{b['epochs']} epochs{', early stopping' if b['early_stopping'] else ''})"
                     for b in r["brute"]
                 )
             )
@@ -465,8 +464,7 @@ def main(argv=None):
                 f"{r['task']}: "
                 + ", ".join(
                     f"{row['encoder']} (LogME {row['logme']:.3f}, probe "
-                    f"{100 * row['probe_score']:.1f} % / "
-                    f"{100 * row['probe40_score']:.1f} %)"
+                    f"{100 * row['probe_score']:.1f} % / {100 * row['probe40_score']:.1f} %)"
                     for row in r["table"]
                 )
             )

@@ -571,8 +571,8 @@ def render(args, results):
             "one `transform`/`encode` call with all the texts per peer and repeat"
             if args.slices == 1
             else f"per peer and repeat, the texts encoded as {args.slices} consecutive calls of "
-            f"~{n // args.slices} "
-            "texts, the peers interleaved slice by slice in a rotating order; times are the sums"
+            f"~{n // args.slices} texts, the peers interleaved slice by slice in a rotating order; "
+            "times are the sums"
         )
         out.append(
             f"### Encoding throughput ({n} texts, median of {args.repeats} repeats)\n\n"
@@ -593,9 +593,8 @@ def render(args, results):
         )
         w = times[SKT_WARM]
         out.append(
-            "Warm / cached (not a throughput figure: nothing is encoded): "
-            f"`{SKT_WARM}`: median {median(w) * 1000:.1f} ms "
-            f"(min-max {min(w) * 1000:.1f}-{max(w) * 1000:.1f} ms), "
+            f"Warm / cached (not a throughput figure: nothing is encoded): `{SKT_WARM}`: median "
+            f"{median(w) * 1000:.1f} ms (min-max {min(w) * 1000:.1f}-{max(w) * 1000:.1f} ms), "
             f"{1 / ratios[SKT_COLD][SKT_WARM]:.0f}x faster than the cold transform."
         )
         load = tp["load_s"]
@@ -679,10 +678,9 @@ def render(args, results):
             "sktransfer starts every run with an empty feature cache and no loaded model.\n\n"
             + md_table(["pipeline", "median wall s", "runs", "best CV accuracy", "best C"], rows)
             + "\n\n**Ratio skrub / sktransfer wall time: "
-            f"{fmt_ratio(gsr['ratio_skrub_over_sktransfer'])}** "
-            "(target >= 20x). Encoding part only (each wall time minus its "
-            "LogisticRegression-alone "
-            f"time): {fmt_ratio(gsr['ratio_encoding_part'])}."
+            f"{fmt_ratio(gsr['ratio_skrub_over_sktransfer'])}** (target >= 20x). Encoding part "
+            "only (each wall time minus its LogisticRegression-alone time): "
+            f"{fmt_ratio(gsr['ratio_encoding_part'])}."
         )
         cs = gsr["Cs"]
         out.append(

@@ -121,8 +121,8 @@ def check_rows(estimator, X, *, reset):
         return rows
     if rows.n_features != estimator.n_features_in_:
         raise ValueError(
-            f"X has {rows.n_features} features, but {name} is expecting "
-            f"{estimator.n_features_in_} features as input."
+            f"X has {rows.n_features} features, but {name} is expecting {estimator.n_features_in_} "
+            "features as input."
         )
     fitted = getattr(estimator, "feature_names_in_", None)
     if (
@@ -132,8 +132,8 @@ def check_rows(estimator, X, *, reset):
     ):
         raise ValueError(
             f"{name} was fitted on column(s) {list(fitted)} but got column(s) "
-            f"{list(rows.feature_names)}; "
-            "the feature names should match those that were passed during fit."
+            f"{list(rows.feature_names)}; the feature names should match those that were passed "
+            "during fit."
         )
     return rows
 
@@ -176,8 +176,8 @@ def check_length(caller, n_rows, values, what="y", unit="entries", x="X"):
         ) from None
     if n != n_rows:
         raise ValueError(
-            f"{prefix}{x} has {n_rows} rows but {what} has {n} {unit}; "
-            "they must have the same length."
+            f"{prefix}{x} has {n_rows} rows but {what} has {n} {unit}; they must have the same "
+            "length."
         )
 
 

@@ -73,6 +73,6 @@ def require(module, purpose=None):
             raise
         what = purpose or "sktransfer"
         raise ImportError(
-            f"{what} needs the package {top!r}, which is not installed. "
-            f"Install it with: {install_hint(top)}"
+            f"{what} needs the package {top!r}, which is not installed. Install it with: "
+            f"{install_hint(top)}"
         ) from exc

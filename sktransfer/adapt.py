@@ -128,8 +128,7 @@ def _n_rows(X, name):
     if isinstance(X, (str, bytes)):
         raise TypeError(
             f"{name} is a single {type(X).__name__} ({str(X)[:40]!r}); expected a sequence of "
-            "rows. "
-            "Wrap it in a list: [X]."
+            "rows. Wrap it in a list: [X]."
         )
     if hasattr(X, "shape") and len(getattr(X, "shape", ())) == 0:
         raise TypeError(f"{name} is a scalar; expected a sequence of rows.")
@@ -138,8 +137,7 @@ def _n_rows(X, name):
     except TypeError:
         raise TypeError(
             f"{name} has no length ({type(X).__name__}); expected a sequence of rows such as a "
-            "list, "
-            "an array, a pandas Series or DataFrame."
+            "list, an array, a pandas Series or DataFrame."
         ) from None
 
 
@@ -245,17 +243,15 @@ def _check_no_sentinel(y, name):
         if len(nan):
             raise ValueError(
                 f"{name} has NaN in {len(nan)} row(s): {_rows(nan)}. skada reads NaN as "
-                "'unlabelled', "
-                "so those rows would be dropped from training without a word; drop them or fill "
-                "them."
+                "'unlabelled', so those rows would be dropped from training without a word; drop "
+                "them or fill them."
             )
     if not _is_regression(y):
         marked = np.flatnonzero(y == -1)
         if len(marked):
             raise ValueError(
-                f"{name} has the label -1 in {len(marked)} row(s): {_rows(marked)}. skada "
-                "reserves -1 "
-                "for 'unlabelled' rows, so they would be dropped from training without a word; "
+                f"{name} has the label -1 in {len(marked)} row(s): {_rows(marked)}. skada reserves "
+                "-1 for 'unlabelled' rows, so they would be dropped from training without a word; "
                 "re-encode the classes (e.g. with sklearn.preprocessing.LabelEncoder) to "
                 "0..n_classes-1."
             )
@@ -341,8 +337,7 @@ def domain_arrays(X_source, y_source, X_target, *, y_target=None):
     if y_source is None or (_n_rows(y_source, "y_source") == 0):
         raise ValueError(
             f"No source labels (y_source is {'None' if y_source is None else 'empty'}); domain "
-            "adaptation "
-            f"needs one label per source row ({n_source} rows in X_source)."
+            f"adaptation needs one label per source row ({n_source} rows in X_source)."
         )
     check_length(None, n_source, y_source, "y_source", "labels", x="X_source")
     y_s = _numeric_labels(y_source, "y_source")
@@ -398,8 +393,7 @@ def check_domain_arrays(X, y, sample_domain):
     if sample_domain is None:
         raise ValueError(
             "sample_domain is None; pass one domain label per row (positive: source, negative: "
-            "target), "
-            "e.g. from sktransfer.adapt.domain_arrays."
+            "target), e.g. from sktransfer.adapt.domain_arrays."
         )
     sample_domain = np.asarray(sample_domain)
     if sample_domain.ndim != 1:
@@ -628,9 +622,8 @@ class FeatureScorer:
             if name not in _PREDICTION_ONLY_SCORERS:
                 raise ValueError(
                     f"{name} reads the features of X, and {type(estimator).__name__} takes raw "
-                    "rows (texts or "
-                    f"images) with no feature step before it to compute them from. Use one of "
-                    f"{list(_PREDICTION_ONLY_SCORERS)}, which need only the estimator's "
+                    "rows (texts or images) with no feature step before it to compute them from. "
+                    f"Use one of {list(_PREDICTION_ONLY_SCORERS)}, which need only the estimator's "
                     "predictions."
                 )
             estimator = _ByRowNumber(estimator, X)

@@ -80,9 +80,8 @@ class _Encoder(TransformerMixin, BaseEstimator):
         if backbone.identity != self.backbone_identity_:
             raise RuntimeError(
                 f"The weights of {self.model!r} on this machine differ from those "
-                f"{type(self).__name__} "
-                "was fitted with (different file or version); refit it, or restore the original "
-                "weights."
+                f"{type(self).__name__} was fitted with (different file or version); refit it, or "
+                "restore the original weights."
             )
         out = compute_features(
             backbone,

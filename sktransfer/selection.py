@@ -727,10 +727,8 @@ def transfer_report(
     if gain <= 0:
         verdict = (
             f"Negative transfer: {versus}, a difference of {gain:+.3f} {scoring} over {len(diff)} "
-            "folds. "
-            "The pretrained model does not help on this data; prefer the baseline, or try another "
-            "model "
-            "(rank_encoders)."
+            "folds. The pretrained model does not help on this data; prefer the baseline, or try "
+            "another model (rank_encoders)."
         )
         warnings.warn(
             f"{verdict} Context: {context['text']}", NegativeTransferWarning, stacklevel=2
@@ -738,13 +736,12 @@ def transfer_report(
     elif gain <= 2 * se:
         verdict = (
             f"No clear gain from transfer: {versus}, {gain:+.3f} {scoring}, within twice its "
-            "fold-to-fold "
-            f"standard error ({se:.3f})."
+            f"fold-to-fold standard error ({se:.3f})."
         )
     else:
         verdict = (
-            f"Transfer helps: {versus}, {gain:+.3f} {scoring} "
-            f"(standard error {se:.3f} over {len(diff)} folds)."
+            f"Transfer helps: {versus}, {gain:+.3f} {scoring} (standard error {se:.3f} over "
+            f"{len(diff)} folds)."
         )
     table.attrs["verdict"] = f"{verdict} {context['text']}"
     return table

@@ -158,8 +158,8 @@ def load_state(module, state, source, target, optional=()):
     if missing or unexpected:
         raise ValueError(
             f"{source} does not match {target}: missing keys "
-            f"{missing[:5]}{'...' if len(missing) > 5 else ''}, "
-            f"unexpected keys {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}."
+            f"{missing[:5]}{'...' if len(missing) > 5 else ''}, unexpected keys "
+            f"{unexpected[:5]}{'...' if len(unexpected) > 5 else ''}."
         )
 
 

@@ -202,15 +202,12 @@ def checkpoint_path(weights_enum):
 def _unavailable(arch, member, path):
     return WeightsUnavailableError(
         f"Pretrained weights for {arch!r} ({type(member).__name__}.{member.name}) are not on this "
-        "machine "
-        f"and cannot be downloaded now. Looked for {path} (torchvision's cache; set TORCH_HOME to "
-        "move it) "
-        f"and could not reach {urlparse(member.url).hostname}. To fix: on a machine with internet "
-        "run "
-        f"`python -c \"import torchvision; torchvision.models.get_model('{arch}', "
-        f"weights='{member.name}')\"` "
-        f"and copy {path.name} to {path.parent}; or pass weights='/path/to/{path.name}'; "
-        "or weights=None for random initialisation (a from-scratch baseline)."
+        f"machine and cannot be downloaded now. Looked for {path} (torchvision's cache; set "
+        f"TORCH_HOME to move it) and could not reach {urlparse(member.url).hostname}. To fix: on a "
+        'machine with internet run `python -c "import torchvision; '
+        f"torchvision.models.get_model('{arch}', weights='{member.name}')\"` and copy {path.name} "
+        f"to {path.parent}; or pass weights='/path/to/{path.name}'; or weights=None for random "
+        "initialisation (a from-scratch baseline)."
     )
 
 
@@ -334,10 +331,9 @@ def split_blocks(arch, model):
         names = ["stem"] + [f"features.{i}" for i in range(1, len(children) - 1)] + ["head"]
         return list(zip(names, children)), GlobalPool()
     raise ValueError(
-        f"sktransfer does not know how to cut torchvision's {arch!r} into blocks yet; "
-        "supported: ResNet/ResNeXt/Wide-ResNet, RegNet, MobileNet v2/v3, EfficientNet v1/v2, "
-        "MNASNet, ConvNeXt, DenseNet, VGG, ViT, Swin, GoogLeNet, Inception-v3, ShuffleNet v2, "
-        "MaxViT, "
+        f"sktransfer does not know how to cut torchvision's {arch!r} into blocks yet; supported: "
+        "ResNet/ResNeXt/Wide-ResNet, RegNet, MobileNet v2/v3, EfficientNet v1/v2, MNASNet, "
+        "ConvNeXt, DenseNet, VGG, ViT, Swin, GoogLeNet, Inception-v3, ShuffleNet v2, MaxViT, "
         "SqueezeNet, AlexNet."
     )
 

@@ -46,11 +46,9 @@ def check_depth(name, domain_loss, n_trainable_last):
     if n_trainable_last == 0 and set(parts(domain_loss)) & set(FEATURE_LOSSES):
         raise ValueError(
             f"{name}: domain_loss={domain_loss!r} aligns the backbone's features of the two "
-            "domains by "
-            "training the blocks that produce them, and n_trainable_blocks=0 trains none. Set "
-            "n_trainable_blocks >= 1, or align frozen features with one of skada's shallow "
-            "adapters: "
-            "make_da_pipeline(Encoder(), CORALAdapter(), LogisticRegression())."
+            "domains by training the blocks that produce them, and n_trainable_blocks=0 trains "
+            "none. Set n_trainable_blocks >= 1, or align frozen features with one of skada's "
+            "shallow adapters: make_da_pipeline(Encoder(), CORALAdapter(), LogisticRegression())."
         )
 
 
@@ -60,12 +58,9 @@ def target_rows(name, X, y, sample_domain, domain_loss, classifier):
         if domain_loss is not None:
             raise ValueError(
                 f"{name}: domain_loss={domain_loss!r} adapts to unlabelled target rows, and fit "
-                "got "
-                "none: pass sample_domain (positive on source rows, negative on target rows) with "
-                "X and y "
-                "holding both, e.g. X, y, sample_domain = "
-                "sktransfer.adapt.domain_arrays(X_source, y_source, "
-                "X_target)."
+                "got none: pass sample_domain (positive on source rows, negative on target rows) "
+                "with X and y holding both, e.g. X, y, sample_domain = "
+                "sktransfer.adapt.domain_arrays(X_source, y_source, X_target)."
             )
         return None
     from ..adapt import check_domain_arrays
@@ -93,8 +88,7 @@ def target_rows(name, X, y, sample_domain, domain_loss, classifier):
             rows = np.flatnonzero(~target)[unlabelled]
             raise ValueError(
                 f"{name}: source rows {rows[:5].tolist()}{' ...' if len(rows) > 5 else ''} of y "
-                "are "
-                f"unlabelled ({'-1 or ' if classifier else ''}NaN, skada's mark for target rows); "
-                "every source row needs a label."
+                f"are unlabelled ({'-1 or ' if classifier else ''}NaN, skada's mark for target "
+                "rows); every source row needs a label."
             )
     return target

@@ -356,9 +356,8 @@ def check_extra_params(estimator):
         if not any(key.startswith(p) and len(key) > len(p) for p in SKORCH_PREFIXES):
             raise ValueError(
                 f"{name} got an unexpected keyword argument {key!r}.{_suggestion(key, names)} Its "
-                "parameters "
-                f"are {sorted(names)}, and skorch's prefixed parameters start with one of "
-                f"{list(SKORCH_PREFIXES)}."
+                f"parameters are {sorted(names)}, and skorch's prefixed parameters start with one "
+                f"of {list(SKORCH_PREFIXES)}."
             )
     head = {k: v for k, v in extra.items() if k.startswith("module__")}
     unknown = sorted(set(head) - set(HEAD_CONSTRAINTS))
@@ -379,6 +378,5 @@ def _check_callbacks(name, callbacks):
         if not isinstance(item, Callback):
             raise ValueError(
                 f"{name}: callbacks[{i}] is {cb!r}; each callback must be a skorch Callback "
-                "instance or a "
-                "(name, Callback) pair."
+                "instance or a (name, Callback) pair."
             )

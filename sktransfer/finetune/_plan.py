@@ -132,19 +132,16 @@ def _check_split(name, n_rows, y_fit, fraction, stratified):
         if n_valid < n_classes or counts.min() < 2 or n_rows - n_valid < n_classes:
             raise ValueError(
                 f"{name}: early stopping holds out validation_fraction={fraction} of the {n_rows} "
-                "samples "
-                f"({n_valid}) in a stratified split, which needs at least one validation sample "
-                "and two "
-                f"samples per class ({n_classes} classes; the rarest has {counts.min()}). Give "
-                "more samples, "
-                "raise validation_fraction, or set early_stopping=False."
+                f"samples ({n_valid}) in a stratified split, which needs at least one validation "
+                f"sample and two samples per class ({n_classes} classes; the rarest has "
+                f"{counts.min()}). Give more samples, raise validation_fraction, or set "
+                "early_stopping=False."
             )
     elif n_valid < 2 or n_rows - n_valid < 2:
         raise ValueError(
             f"{name}: early stopping holds out validation_fraction={fraction} of {n_rows} samples "
             f"({n_valid}); at least 2 are needed on each side. Give more samples, raise "
-            "validation_fraction, "
-            "or set early_stopping=False."
+            "validation_fraction, or set early_stopping=False."
         )
 
 

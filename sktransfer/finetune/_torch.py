@@ -110,8 +110,7 @@ class FiniteLoss(skorch.callbacks.Callback):
         if loss is not None and not math.isfinite(loss):
             raise ValueError(
                 f"{self.estimator}: training diverged: the training loss is {loss} at epoch "
-                f"{len(net.history)}. "
-                f"Lower lr (now {net.lr}) or backbone_lr_scale."
+                f"{len(net.history)}. Lower lr (now {net.lr}) or backbone_lr_scale."
             )
 
 

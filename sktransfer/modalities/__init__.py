@@ -86,8 +86,7 @@ def infer_modality(X):
             return modality.name
     raise ValueError(
         f"Cannot tell which kind of input X holds ({type(X).__name__}); known kinds: "
-        f"{modality_names()}. "
-        "Pass modality= or the candidates explicitly."
+        f"{modality_names()}. Pass modality= or the candidates explicitly."
     )
 
 

@@ -112,8 +112,7 @@ def _rgb(img, where, estimator):
         if a.size and (a.min() < 0 or a.max() > 65535):
             raise ValueError(
                 f"{estimator}: {where} is a 32-bit integer image with values in [{a.min()}, "
-                f"{a.max()}], "
-                "which has no known range; convert it to 8 bits (0-255) first."
+                f"{a.max()}], which has no known range; convert it to 8 bits (0-255) first."
             )
         # 16-bit range 0..65535 onto 0..255.
         img = Image.fromarray(np.round(a / 257.0).astype(np.uint8))
@@ -123,8 +122,7 @@ def _rgb(img, where, estimator):
             raise ValueError(
                 f"{estimator}: {where} is a floating-point image with values in [{np.nanmin(a):g}, "
                 f"{np.nanmax(a):g}]; float images must hold values in [0, 1]. Rescale it, or "
-                "convert "
-                "it to 8 bits (0-255) first."
+                "convert it to 8 bits (0-255) first."
             )
         img = Image.fromarray(np.round(a * 255.0).astype(np.uint8))
     if img.mode != "RGB":
@@ -171,8 +169,7 @@ class ImageSample:
             except Image.DecompressionBombError as exc:
                 raise ValueError(
                     f"{name}: {where} is too large to decode safely ({exc}). If you trust the "
-                    "file, raise "
-                    "PIL.Image.MAX_IMAGE_PIXELS, or shrink the image first."
+                    "file, raise PIL.Image.MAX_IMAGE_PIXELS, or shrink the image first."
                 ) from exc
             except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error) as exc:
                 raise ValueError(f"{name}: {where} is not a readable image: {exc}") from exc
@@ -180,8 +177,8 @@ class ImageSample:
             if missing is not None:
                 raise ValueError(
                     f"{name}: {where} is not a readable image: its pixel data ends after "
-                    f"{missing[0]} of "
-                    f"the {missing[1]} rows its header declares (a truncated or damaged PNG)."
+                    f"{missing[0]} of the {missing[1]} rows its header declares (a truncated or "
+                    "damaged PNG)."
                 )
             # Cameras store the orientation separately from the pixels.
             if img.getexif().get(0x0112, 1) != 1:

@@ -70,17 +70,17 @@ class TextModality(Modality):
                 return f"{type(v).__name__} {str(v)[:30]!r}, expected str"
 
             raise ValueError(
-                f"{estimator} needs a str in every row, but found missing or non-text values "
-                f"in {len(bad)} row(s): {list_rows(bad, index, describe)}. "
-                "Fill or drop them first, e.g. X.fillna('')."
+                f"{estimator} needs a str in every row, but found missing or non-text values in "
+                f"{len(bad)} row(s): {list_rows(bad, index, describe)}. Fill or drop them first, "
+                "e.g. X.fillna('')."
             )
         unencodable = {i: p for i, v in enumerate(values) if (p := _bad_unicode(v)) is not None}
         if unencodable:
             bad = list(unencodable)
             raise ValueError(
                 f"{estimator} needs valid Unicode text, but {len(bad)} row(s) hold a lone "
-                "surrogate "
-                "(half of a UTF-16 pair, often from text decoded with errors='surrogateescape'): "
+                "surrogate (half of a UTF-16 pair, often from text decoded with "
+                "errors='surrogateescape'): "
                 + list_rows(bad, index, lambda p: f"at character {unencodable[p]}")
                 + ". Re-decode the source bytes, or drop the surrogates: "
                 "text.encode('utf-8', 'replace').decode('utf-8')."
