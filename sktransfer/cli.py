@@ -162,17 +162,9 @@ def main(argv=None):
         table = list_models(
             modality=args.modality, available_offline=True if args.offline else None
         )
-        cols = [
-            "name",
-            "modality",
-            "family",
-            "params",
-            "input_size",
-            "output_dim",
-            "n_blocks",
-            "available_offline",
-        ]
-        print(table[cols].to_string(index=False))
+        # The long text columns make the table too wide for a terminal.
+        wide = ("pretraining_data", "licence", "source")
+        print(table[[c for c in table.columns if c not in wide]].to_string(index=False))
         return 0
     if args.command == "demo":
         # The demo only uses weights that ship with the install: never wait on a hub.
