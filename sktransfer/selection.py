@@ -401,7 +401,7 @@ class EncoderSelector(TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "candidates": [None, list, str],
+        "candidates": [None, list, tuple, str, os.PathLike, BaseEstimator],
         "scoring": [StrOptions(set(SCORES))],
         **{
             k: _contract.COMMON_CONSTRAINTS[k] for k in ("batch_size", "device", "cache", "verbose")
