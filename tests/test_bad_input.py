@@ -402,3 +402,11 @@ def test_prefixed_parameters_are_arguments_of_what_they_configure(kwargs, match)
     TextClassifier(
         model=T, iterator_train__drop_last=False, optimizer__weight_decay=0.0, **FAST
     ).fit(X6, [0, 1] * 3)
+
+
+def test_random_state_may_be_a_random_state_instance():
+    a = TextClassifier(model=T, random_state=np.random.RandomState(3), max_epochs=1, device="cpu")
+    b = TextClassifier(model=T, random_state=3, max_epochs=1, device="cpu")
+    np.testing.assert_array_equal(
+        a.fit(X6, [0, 1] * 3).predict_proba(X6), b.fit(X6, [0, 1] * 3).predict_proba(X6)
+    )

@@ -12,6 +12,7 @@ import difflib
 import inspect
 
 import numpy as np
+from sklearn.utils import check_random_state
 from skorch.utils import params_for
 
 from .._features import compute_features
@@ -251,7 +252,7 @@ class Trainer:
         """Train and return the skorch net; ``target_rows`` marks unlabelled target rows."""
         y, backbone = self.encoded.y, self.backbone
         seed = self.params["random_state"]
-        seed = None if seed is None else int(np.random.RandomState(seed).randint(2**31))
+        seed = None if seed is None else int(check_random_state(seed).randint(2**31))
         devices = [torch.cuda.current_device()] if self.device.startswith("cuda") else []
         with torch.random.fork_rng(devices=devices, enabled=seed is not None):
             if seed is not None:
