@@ -130,12 +130,19 @@ _DISK = {}
 _DISK_LOCK = threading.Lock()
 
 
+def is_folder_path(cache):
+    """Whether ``cache`` can be the disk cache's folder: a non-empty path that is not a file."""
+    if not isinstance(cache, (str, os.PathLike)) or not os.fspath(cache):
+        return False
+    return not os.path.exists(cache) or os.path.isdir(cache)
+
+
 def validate_cache_param(cache):
     """Check an estimator's ``cache`` parameter (True, False, or a folder that is not a file)."""
     if cache is None or isinstance(cache, (bool, np.bool_)):
         return
     if isinstance(cache, (str, os.PathLike)) and os.fspath(cache):
-        if os.path.exists(cache) and not os.path.isdir(cache):
+        if not is_folder_path(cache):
             raise ValueError(
                 f"cache={os.fspath(cache)!r} is a file; give a folder path for the disk cache (it "
                 "is created if missing)."

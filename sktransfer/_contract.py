@@ -15,6 +15,7 @@ import re
 
 from sklearn.utils._param_validation import HasMethods, Interval
 
+from ._cache import is_folder_path
 from .modalities import get_modality
 
 __all__ = [
@@ -73,7 +74,7 @@ class CacheFolder(Constraint):
     """A folder path for the disk cache: non-empty, and not an existing file."""
 
     def is_satisfied_by(self, val):
-        return NonEmptyPath().is_satisfied_by(val) and not os.path.isfile(val)
+        return is_folder_path(val)
 
     def __str__(self):
         return "a folder path (str or os.PathLike) that is not an existing file"

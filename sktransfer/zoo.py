@@ -20,7 +20,7 @@ True
 
 import os
 
-from .backbones import families, family_of, model_modality
+from .backbones import families, family_of
 from .backbones.base import COLUMNS
 from .modalities import get_modality
 
@@ -199,9 +199,8 @@ def model_info(name):
     ...
     ValueError: Unknown model 'resnet19'. Did you mean 'resnet18', ...
     """
-    model_modality(name)  # TypeError / ValueError with close matches first
-    name = os.fspath(name)
-    return _row(name, family_of(name))
+    family = family_of(name)  # TypeError, or ValueError with close matches
+    return _row(os.fspath(name), family)
 
 
 def default_candidates(modality, available_offline=True):

@@ -15,7 +15,14 @@ import threading
 
 from .._deps import require
 from ..modalities import get_modality
-from .base import Backbone, Family, ModelFacts, WeightsUnavailableError, resolve_device
+from .base import (
+    Backbone,
+    Family,
+    ModelFacts,
+    WeightsUnavailableError,
+    is_local_weights,
+    resolve_device,
+)
 
 __all__ = [
     "Backbone",
@@ -67,7 +74,7 @@ class _Registered(Family):
         if self.test_only:
             from .testing import measured_facts
 
-            return measured_facts(self.build(name), name=name)
+            return measured_facts(get_backbone(name), name=name)
         return ModelFacts(name, self.modality, source="registered")
 
     def available_offline(self, name):
@@ -173,8 +180,6 @@ def model_modality(name):
 
 
 def _weights_key(weights):
-    from .base import is_local_weights
-
     if weights is not None and is_local_weights(weights):
         path = os.fspath(weights)
         try:

@@ -169,9 +169,8 @@ def make(params, *, name, backbone, y_fit, target, classifier, multilabel):
     adapting = target is not None
     n_labelled = n_rows if target is None else int((~target).sum())
     domain_rows = None if target is None else (n_labelled, int(target.sum()))
-    first = n_trainable(
-        params["n_trainable_blocks"], n_blocks
-    )  # parameter errors before data errors
+    # Parameter errors before data errors.
+    first = n_trainable(params["n_trainable_blocks"], n_blocks)
 
     early_stopping = _early_stopping(params, n_labelled, adapting)
     stratified = classifier and not multilabel
