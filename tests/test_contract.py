@@ -389,6 +389,10 @@ def test_fine_tuners_subset_and_order_invariance(tuner):
         np.testing.assert_allclose(
             _predict(est, X[start : start + 7]), full[start : start + 7], rtol=1e-5, atol=1e-5
         )
+    # transform (the features the head reads) follows the same rows.
+    features = est.transform(X)
+    assert features.shape == (len(X), est.embedding_dim_) and features.dtype == np.float32
+    np.testing.assert_allclose(est.transform(shuffled), features[order], rtol=1e-5, atol=1e-5)
 
 
 def test_fine_tuners_check_the_column_at_predict(tuner):

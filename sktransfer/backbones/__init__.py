@@ -121,10 +121,17 @@ def unregister_backbone(name):
 
 def families():
     """Every family, in resolution order (registered names first)."""
-    from . import efficientnet_lite, sentence_transformers_models, testing, torchvision_models
+    from . import (
+        efficientnet_lite,
+        saved,
+        sentence_transformers_models,
+        testing,
+        torchvision_models,
+    )
 
     return (
         *_REGISTERED.values(),
+        saved.FAMILY,
         testing.FAMILY,
         efficientnet_lite.FAMILY,
         sentence_transformers_models.FAMILY,
@@ -190,6 +197,15 @@ def _weights_key(weights):
     return weights
 
 
+def _name_key(name):
+    """A saved backbone folder is keyed by its metadata's time too: saving again reloads it."""
+    from .saved import MARKER, is_saved
+
+    if is_saved(name):
+        return (name, os.stat(os.path.join(name, MARKER)).st_mtime_ns)
+    return name
+
+
 def _build(name, weights, device):
     torch = require("torch")
     # Building a network runs default initialisers on the global RNG; a
@@ -230,12 +246,52 @@ def get_backbone(model, weights="DEFAULT", device="cpu"):
     """
     device = resolve_device(device)
     name = _check_name(model)
-    key = (name, _weights_key(weights), device)
+    key = (_name_key(name), _weights_key(weights), device)
     with _POOL_LOCK:
         backbone = _POOL.get(key)
         if backbone is None:
             backbone = _build(name, weights, device)
             _POOL[key] = backbone
+    return backbone
+
+
+def derived_backbone(base, key, state):
+    """``base`` with some of its weights replaced by ``state`` (name -> array), shared by ``key``.
+
+    What an encoder that pretrained itself in ``fit`` (``self_supervised=``)
+    runs: only the weights that changed are kept in the estimator, and the
+    network is rebuilt once per process from them.
+    """
+    import copy
+
+    torch = require("torch")
+    pool_key = (base.name, ("derived", base.identity, key), base.device)
+    with _POOL_LOCK:
+        backbone = _POOL.get(pool_key)
+        if backbone is None:
+            net = copy.deepcopy(base.net)
+            own = net.state_dict()
+            unknown = sorted(set(state) - set(own))
+            if unknown:
+                raise ValueError(
+                    f"weights {unknown[:3]} are not in {base.name!r}; were they trained on "
+                    "another model?"
+                )
+            with torch.no_grad():
+                for name, value in state.items():
+                    own[name].copy_(torch.as_tensor(value))
+            backbone = Backbone(
+                name=base.name,
+                family=base.family,
+                modality=base.modality.name,
+                net=net.eval(),
+                block_names=base.block_names,
+                preprocess=base.preprocess,
+                device=base.device,
+                arch=base.arch,
+                weights_tag=f"derived:{key}",
+            )
+            _POOL[pool_key] = backbone
     return backbone
 
 

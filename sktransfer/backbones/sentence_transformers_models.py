@@ -118,6 +118,13 @@ class SentenceTransformerNet(nn.Module):
         prepare = getattr(self.model, "preprocess", None) or self.model.tokenize
         return {k: v for k, v in prepare(list(texts)).items() if torch.is_tensor(v)}
 
+    def save_folder(self, path):
+        """Write the model as a sentence-transformers folder (``SentenceTransformer`` loads it)."""
+        if self.n_dropped:
+            raise ValueError("a network whose lowest blocks were dropped cannot be saved")
+        with _quiet_loading():
+            self.model.save(str(path), create_model_card=False)
+
     def forward(self, features, layer=None):
         if layer is not None and layer != len(self.blocks) - 1:
             raise ValueError("text backbones only give sentence embeddings of the last layer")

@@ -9,7 +9,13 @@ plans the fit (:mod:`._plan`, torch-free), lets the trainer train
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    RegressorMixin,
+    TransformerMixin,
+    _fit_context,
+)
 from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import type_of_target
@@ -36,8 +42,13 @@ class Encoded:
     attributes: dict = field(default_factory=dict)  # fitted attributes that describe y
 
 
-class _FineTuner(BaseEstimator):
-    """Fit and predict of every fine-tuning estimator; subclasses add the target hooks."""
+class _FineTuner(TransformerMixin, BaseEstimator):
+    """Fit, predict and transform of every fine-tuning estimator; subclasses add the target hooks.
+
+    ``transform`` gives the fine-tuned network's pooled features (what the
+    head reads), so a fitted fine-tuner is also an encoder, as
+    ``LinearDiscriminantAnalysis`` is a classifier and a transformer.
+    """
 
     _modality = None
     _role = None
@@ -151,30 +162,38 @@ class _FineTuner(BaseEstimator):
                 "backbone_identity_": backbone.identity,
                 "block_names_": list(backbone.block_names),
                 "preprocess_": backbone.preprocess,
+                "embedding_dim_": backbone.output_dim(),
+                "_n_fit_rows": len(rows),
                 "net_": net,
                 "history_": net.history,
             },
         )
         return self
 
-    def _forward(self, X, sample_domain=None):
-        """The trained net's outputs (probabilities, or standardised predictions) for X."""
+    def _backbone(self):
+        """The backbone this estimator was fitted on; an error if its weights changed since."""
+        backbone = get_backbone(
+            self.model, weights=self.weights, device=resolve_device(self.device)
+        )
+        if backbone.identity != self.backbone_identity_:
+            raise RuntimeError(
+                f"The weights of {self.model!r} differ from those {type(self).__name__} was "
+                "fitted with."
+            )
+        return backbone
+
+    def _forward(self, X, sample_domain=None, features=False):
+        """The trained net's outputs (probabilities, or standardised predictions) for X.
+
+        With ``features``, the pooled features the head reads instead.
+        """
         check_is_fitted(self, "net_")
         rows = _contract.check_rows(self, X, reset=False)
         if sample_domain is not None:
             from ..adapt import check_domain_arrays
 
             check_domain_arrays(X, None, sample_domain)
-        backbone = None
-        if self.cached_blocks_:
-            backbone = get_backbone(
-                self.model, weights=self.weights, device=resolve_device(self.device)
-            )
-            if backbone.identity != self.backbone_identity_:
-                raise RuntimeError(
-                    f"The weights of {self.model!r} differ from those {type(self).__name__} was "
-                    "fitted with."
-                )
+        backbone = self._backbone() if self.cached_blocks_ else None
         from . import _trainer
 
         modality = get_modality(self._modality)
@@ -188,11 +207,89 @@ class _FineTuner(BaseEstimator):
             preprocess=self.preprocess_,
             modality=modality,
         )
-        return _trainer.predict(self.net_, data, modality).astype(np.float64)
+        run = _trainer.embed if features else _trainer.predict
+        return run(self.net_, data, modality).astype(np.float32 if features else np.float64)
+
+    def transform(self, X):
+        """The fine-tuned network's pooled features: what its head reads, one row per sample.
+
+        Use them as an encoder's output (a linear model, clustering, a
+        second task). On the rows it was fitted on they carry what the
+        network learnt of those very labels: for stacking, fit it on other
+        rows (``cross_val_predict``-style).
+
+        Parameters
+        ----------
+        X : what the estimator's modality takes (see the class docstring)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, embedding_dim_), dtype float32
+        """
+        return self._forward(X, features=True)
+
+    def fit_transform(self, X, y=None, **fit_params):
+        """Fine-tune on X, y, then :meth:`transform` X (see its note on fitted rows)."""
+        return self.fit(X, y, **fit_params).transform(X)
+
+    def get_feature_names_out(self, input_features=None):
+        """Output names of :meth:`transform`: ``"<column>_<i>"`` (``"<class name>_<i>"``).
+
+        Parameters
+        ----------
+        input_features : array-like of str, optional
+            The input column names; they must be those seen at fit.
+
+        Returns
+        -------
+        ndarray of str objects
+        """
+        check_is_fitted(self, "embedding_dim_")
+        return _contract.feature_names_out(self, input_features, self.embedding_dim_)
+
+    def save_backbone(self, path, *, overwrite=False):
+        """Save the fine-tuned network (without its head) as a backbone folder.
+
+        Every estimator, :func:`sktransfer.zoo.model_info` and
+        :func:`sktransfer.selection.rank_encoders` then take ``path`` as
+        ``model=``: fine-tune it on another task, or encode with it
+        (chained transfer). The folder is in the family's own format (a
+        sentence-transformers folder for text; the architecture's name, a
+        state dict and the preprocessing for images) plus
+        ``sktransfer_backbone.json``, which records what was done.
+
+        Parameters
+        ----------
+        path : str or path
+            The folder to write.
+        overwrite : bool, default=False
+            Replace a backbone saved there before.
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        check_is_fitted(self, "net_")
+        from ..backbones import saved
+        from . import _trainer
+
+        backbone = self._backbone()
+        net = saved.full_net(backbone, _trainer.transfer_module(self.net_))
+        task = f"{len(self.classes_)} classes" if self._role == "classifier" else "regression"
+        step = {
+            "step": "fine-tuned",
+            "by": type(self).__name__,
+            "n_rows": int(self._n_fit_rows),
+            "task": task,
+            "n_trainable_blocks": self.n_trainable_blocks,
+            "weights": None if self.weights is None else str(self.weights),
+        }
+        return saved.write(path, net, backbone, step, overwrite=overwrite)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
+        tags.transformer_tags.preserves_dtype = []
         return _contract.apply_input_tags(tags, self._modality)
 
 

@@ -292,6 +292,11 @@ ATTRIBUTES = {
             "Content hash of the weights and preprocessing used (checked when cached blocks run).",
         ),
         ("preprocess_", "object or None", "The backbone's input preprocessing, for prediction."),
+        (
+            "embedding_dim_",
+            "int",
+            "Number of features :meth:`transform` returns (what the head reads).",
+        ),
         ("n_features_in_", "int", "Columns of X seen at fit (1: one column of texts or images)."),
         ("feature_names_in_", "ndarray of str", "The column name, when X was a DataFrame."),
     ],

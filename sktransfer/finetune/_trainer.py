@@ -308,12 +308,11 @@ class Trainer:
         return net
 
 
-def predict(net, data, modality):
-    """The net's outputs for ``data``, in the order of the rows.
+def _in_row_order(data, modality, run):
+    """``run(data)`` with raw samples and ragged token states in the modality's batch order.
 
-    Raw samples and ragged token states are run in the modality's batch
-    order (texts longest first: batches of similar length pad fewer tokens)
-    and put back in row order.
+    Texts run longest first (batches of similar length pad fewer tokens);
+    the outputs are put back in row order.
     """
     order = None
     if isinstance(data, SampleDataset):
@@ -325,9 +324,48 @@ def predict(net, data, modality):
     # torch's DataLoader draws a seed from the global RNG even when it does
     # not shuffle: predicting must not change the user's RNG state.
     with torch.random.fork_rng(devices=[]):
-        out = net.predict_proba(data)
+        out = run(data)
     if order is None:
         return out
     restored = np.empty_like(out)
     restored[order] = out
     return restored
+
+
+def predict(net, data, modality):
+    """The net's outputs (probabilities, or standardised numbers) for ``data``, in row order."""
+    return _in_row_order(data, modality, net.predict_proba)
+
+
+def transfer_module(net):
+    """The trained transfer network (blocks, pool, head) inside the skorch net's module."""
+    module = net.module_
+    return module.net if hasattr(module, "domain_classifier") else module
+
+
+def headless(module):
+    """A view of ``module`` that shares its weights and returns what its head reads."""
+    view = copy.copy(module)
+    view._modules = dict(module._modules)
+    view.head = torch.nn.Identity()
+    return view
+
+
+def embed(net, data, modality):
+    """The pooled features the head reads (before its standardisation), in row order."""
+    module = transfer_module(net)
+    view = headless(module)
+
+    def run(data):
+        module.train(False)
+        outs = []
+        dataset = net.get_dataset(data)
+        with torch.inference_mode(), net._autocast():
+            for batch in net.get_iterator(dataset, training=False):
+                x = skorch.utils.to_device(batch[0], net.device)
+                out = view(**x) if isinstance(x, dict) else view(x)
+                outs.append(out.float().cpu().numpy())
+        dim = module.head.norm.num_features
+        return np.concatenate(outs) if outs else np.zeros((0, dim), np.float32)
+
+    return _in_row_order(data, modality, run)
