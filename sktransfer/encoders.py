@@ -4,14 +4,45 @@ One base class does the work for every modality; :class:`TextEncoder` and
 :class:`ImageEncoder` only declare their modality, parameters and defaults.
 """
 
+import re
+import textwrap
+
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _contract
 from ._features import compute_features
-from .backbones import get_backbone, resolve_device
+from .backbones import derived_backbone, get_backbone, resolve_device
 from .modalities import register_estimator
+from .pretrain import METHODS
+
+
+def _self_supervised_constraints(modality):
+    return {
+        "self_supervised": [None, StrOptions(set(METHODS[modality]))],
+        "self_supervised_epochs": [
+            StrOptions({"auto"}),
+            _contract.IntInterval(1, None, closed="left"),
+        ],
+        "random_state": ["random_state"],
+    }
+
+
+_SELF_SUPERVISED_DOC = """
+    self_supervised : {methods} or None, default=None
+        Continued pretraining in ``fit``: the network first learns the rows
+        given to ``fit`` with this self-supervised objective (see
+        :func:`sktransfer.pretrain.continue_pretraining`, whose defaults it
+        uses), then encodes. Inside ``cross_val_score`` each fold pretrains on
+        its own training rows only; clones fitted on the same rows with the
+        same settings reuse the run. The changed weights are kept in the
+        fitted estimator (they pickle with it).
+    self_supervised_epochs : "auto" or int, default="auto"
+        Epochs of that pretraining (``"auto"``: the method's step budget).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the self-supervised pretraining (unused without it)."""
 
 __all__ = ["ImageEncoder", "TextEncoder"]
 
@@ -27,19 +58,36 @@ class _Encoder(TransformerMixin, BaseEstimator):
         super().__init_subclass__(**kwargs)
         if "_modality" in cls.__dict__:
             register_estimator(cls, cls._role)
+        found = re.search(r"^( *)\{self_supervised\}", cls.__doc__ or "", re.M)
+        if found:
+            methods = "{" + ", ".join(repr(m) for m in METHODS[cls._modality]) + "}"
+            doc = textwrap.dedent(_SELF_SUPERVISED_DOC).strip("\n").format(methods=methods)
+            cls.__doc__ = cls.__doc__.replace(found.group(0), textwrap.indent(doc, found.group(1)))
 
-    def _backbone(self):
-        return get_backbone(self.model, weights=self.weights, device=resolve_device(self.device))
+    # Unlabelled target rows come in skada's layout; every row pretrains alike.
+    __metadata_request__fit = {"sample_domain": True}
+
+    def _backbone(self, pretrained=None):
+        base = get_backbone(self.model, weights=self.weights, device=resolve_device(self.device))
+        pretrained = getattr(self, "_pretrained", None) if pretrained is None else pretrained
+        if not pretrained:
+            return base
+        key, state = pretrained
+        return derived_backbone(base, key, state)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Check X and load the pretrained network; nothing is learned.
+    def fit(self, X, y=None, sample_domain=None):
+        """Check X, load the pretrained network, and pretrain it further with ``self_supervised``.
 
         Parameters
         ----------
         X : see the class docstring
         y : ignored
             Only its length is checked against X's.
+        sample_domain : array-like of int, optional
+            skada's layout (positive: source rows, negative: target rows);
+            only its length is checked: every row serves ``self_supervised``
+            pretraining alike, since no label is used.
 
         Returns
         -------
@@ -49,11 +97,29 @@ class _Encoder(TransformerMixin, BaseEstimator):
         rows = _contract.check_rows(self, X, reset=True)
         if y is not None:
             _contract.check_length(self, len(rows), y)
-        backbone = self._backbone()
+        if sample_domain is not None:
+            _contract.check_length(self, len(rows), sample_domain, what="sample_domain")
+        pretrained, summary = (), None
+        if self.self_supervised is not None:
+            from .pretrain import pretrain_weights
+
+            key, state, summary = pretrain_weights(
+                self._backbone(pretrained=()),
+                rows,
+                method=self.self_supervised,
+                epochs=self.self_supervised_epochs,
+                random_state=self.random_state,
+                caller=type(self).__name__,
+                verbose=self.verbose,
+            )
+            pretrained = (key, state)
+        backbone = self._backbone(pretrained=pretrained)
         layer = backbone.layer_index(getattr(self, "layer", None))
         _contract.set_attributes(
             self,
             {
+                "_pretrained": pretrained,
+                "self_supervised_": summary,
                 **_contract.input_attributes(rows),
                 "layer_": layer,
                 "embedding_dim_": backbone.output_dim(layer),
@@ -147,6 +213,7 @@ class TextEncoder(_Encoder):
     normalize : bool, default=False
         L2-normalise the embeddings (models such as all-MiniLM-L6-v2 already
         end with a normalisation layer).
+    {self_supervised}
     cache : bool or str, default=True
         True: the shared in-memory cache; False: no cache; a folder path:
         memory plus that disk folder, which survives the process.
@@ -163,6 +230,9 @@ class TextEncoder(_Encoder):
         The backbone's blocks in forward order (embeddings, then each layer).
     backbone_identity_ : str
         Content hash of the weights and preprocessing used at fit.
+    self_supervised_ : dict or None
+        With ``self_supervised``: the method, epochs, steps and the first and
+        final loss of the pretraining ``fit`` ran; None otherwise.
     n_features_in_ : int
         Always 1 (one text column).
     feature_names_in_ : ndarray of str
@@ -179,7 +249,11 @@ class TextEncoder(_Encoder):
     """
 
     _modality = "text"
-    _parameter_constraints = {**_Encoder._parameter_constraints, "normalize": ["boolean"]}
+    _parameter_constraints = {
+        **_Encoder._parameter_constraints,
+        "normalize": ["boolean"],
+        **_self_supervised_constraints("text"),
+    }
 
     def __init__(
         self,
@@ -189,6 +263,9 @@ class TextEncoder(_Encoder):
         batch_size=32,
         device="auto",
         normalize=False,
+        self_supervised=None,
+        self_supervised_epochs="auto",
+        random_state=None,
         cache=True,
         verbose=False,
     ):
@@ -197,6 +274,9 @@ class TextEncoder(_Encoder):
         self.batch_size = batch_size
         self.device = device
         self.normalize = normalize
+        self.self_supervised = self_supervised
+        self.self_supervised_epochs = self_supervised_epochs
+        self.random_state = random_state
         self.cache = cache
         self.verbose = verbose
 
@@ -250,6 +330,7 @@ class ImageEncoder(_Encoder):
         Images per forward pass.
     device : {"auto", "cpu", "cuda", "cuda:N", "mps"}, default="auto"
         ``"auto"`` picks CUDA, then MPS, then CPU.
+    {self_supervised}
     cache : bool or str, default=True
         True: shared in-memory cache; False: none; a folder: memory + disk.
     verbose : bool, default=False
@@ -265,6 +346,9 @@ class ImageEncoder(_Encoder):
         The backbone's blocks in forward order.
     backbone_identity_ : str
         Content hash of the weights and preprocessing used at fit.
+    self_supervised_ : dict or None
+        With ``self_supervised``: the method, epochs, steps and the first and
+        final loss of the pretraining ``fit`` ran; None otherwise.
     n_features_in_ : int
         Always 1 (one image column).
     feature_names_in_ : ndarray of str
@@ -283,7 +367,11 @@ class ImageEncoder(_Encoder):
     """
 
     _modality = "image"
-    _parameter_constraints = {**_Encoder._parameter_constraints, "layer": [None, _Layer(), str]}
+    _parameter_constraints = {
+        **_Encoder._parameter_constraints,
+        "layer": [None, _Layer(), str],
+        **_self_supervised_constraints("image"),
+    }
 
     def __init__(
         self,
@@ -293,6 +381,9 @@ class ImageEncoder(_Encoder):
         layer=None,
         batch_size=32,
         device="auto",
+        self_supervised=None,
+        self_supervised_epochs="auto",
+        random_state=None,
         cache=True,
         verbose=False,
     ):
@@ -301,5 +392,8 @@ class ImageEncoder(_Encoder):
         self.layer = layer
         self.batch_size = batch_size
         self.device = device
+        self.self_supervised = self_supervised
+        self.self_supervised_epochs = self_supervised_epochs
+        self.random_state = random_state
         self.cache = cache
         self.verbose = verbose
