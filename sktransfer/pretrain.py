@@ -41,15 +41,36 @@ __all__ = ["METHODS", "continue_pretraining"]
 #: The objectives each modality takes; the first is the default.
 METHODS = {"text": ("tsdae", "simcse", "mlm"), "image": ("simclr",)}
 
-#: Per objective: batch size, learning rate, and the steps "auto" epochs aim at.
+#: Per objective: batch size, learning rate, the steps "auto" epochs aim at, the
+#: blocks "auto" trains (the papers train every layer of a text model; SimCLR
+#: trains the top 2 of an image network, whose frozen prefix then runs once per
+#: cached view), and whether the trained blocks start from the frozen ones' output.
 #: Batch and learning rate are the papers' (TSDAE: 8, 3e-5; SimCSE: 64 -> 32
 #: on a CPU, 3e-5; DAPT's MLM: 5e-5 for a small model); SimCLR's learning
 #: rate is for fine-tuning the top blocks of a pretrained CNN with AdamW.
 DEFAULTS = {
-    "tsdae": {"batch_size": 8, "lr": 3e-5, "steps": 300},
-    "simcse": {"batch_size": 32, "lr": 3e-5, "steps": 150},
-    "mlm": {"batch_size": 16, "lr": 5e-5, "steps": 300},
-    "simclr": {"batch_size": 64, "lr": 3e-4, "steps": 200},
+    "tsdae": {
+        "batch_size": 8,
+        "lr": 3e-5,
+        "steps": 300,
+        "trainable": "all",
+        "starts_at_block": False,
+    },
+    "simcse": {
+        "batch_size": 32,
+        "lr": 3e-5,
+        "steps": 150,
+        "trainable": "all",
+        "starts_at_block": False,
+    },
+    "mlm": {
+        "batch_size": 16,
+        "lr": 5e-5,
+        "steps": 300,
+        "trainable": "all",
+        "starts_at_block": False,
+    },
+    "simclr": {"batch_size": 64, "lr": 3e-4, "steps": 200, "trainable": 2, "starts_at_block": True},
 }
 MAX_AUTO_EPOCHS = 20
 
@@ -95,19 +116,21 @@ def resolve(backbone, n_rows, *, method, n_trainable_blocks, epochs, batch_size,
     if n_rows < 2:
         raise ValueError(f"{caller}: at least 2 rows are needed; got {n_rows}.")
     n_blocks = backbone.n_blocks
+    defaults = DEFAULTS[method]
     if n_trainable_blocks == "auto":
-        n_trainable_blocks = "all" if modality == "text" else min(2, n_blocks)
+        n_trainable_blocks = defaults["trainable"]
+        if n_trainable_blocks != "all":
+            n_trainable_blocks = min(n_trainable_blocks, n_blocks)
     k = n_blocks if n_trainable_blocks == "all" else int(n_trainable_blocks)
     if k > n_blocks:
         raise ValueError(
             f"{caller}: n_trainable_blocks={k} but {backbone.name!r} has {n_blocks} blocks "
             f"{backbone.block_names}."
         )
-    if k < n_blocks and not backbone.can_start_at(n_blocks - k) and modality == "image":
+    if k < n_blocks and defaults["starts_at_block"] and not backbone.can_start_at(n_blocks - k):
         raise ValueError(
             f"{caller}: {backbone.name!r} cannot run from block {n_blocks - k}; train more blocks."
         )
-    defaults = DEFAULTS[method]
     batch = min(batch_size or defaults["batch_size"], n_rows)
     steps_per_epoch = max(1, n_rows // batch)
     if epochs == "auto":
