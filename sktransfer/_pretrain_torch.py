@@ -7,8 +7,9 @@ schedule, torch RNG) from which an interrupted run resumes to the same
 result, and a progress bar. Objectives:
 
 - ``simcse`` (Gao et al. 2021): each text twice through the network with
-  dropout on, in-batch negatives (sentence-transformers'
-  ``MultipleNegativesRankingLoss``, scale 20 = temperature 0.05);
+  dropout on, in-batch negatives: sentence-transformers'
+  ``MultipleNegativesRankingLoss`` at its scale 20 (temperature 0.05),
+  written on the network's own forward so that every text backbone takes it;
 - ``tsdae`` (Wang et al. 2021): a decoder tied to the encoder rebuilds each
   text from the sentence embedding of a copy with 60 % of its words deleted
   (sentence-transformers' ``DenoisingAutoEncoderLoss``; our own deletion
@@ -141,10 +142,14 @@ class SimCSE(_Objective):
 class TSDAE(_Objective):
     def __init__(self, net, backbone, rows, config, device):
         super().__init__(net, backbone, rows, config, device)
-        losses = require("sentence_transformers", "method='tsdae'")
-        from sentence_transformers.sentence_transformer.losses import DenoisingAutoEncoderLoss
+        require("sentence_transformers", "method='tsdae'")  # the install hint, if missing
+        try:  # sentence-transformers >= 6 moved its losses
+            from sentence_transformers.sentence_transformer.losses import (
+                DenoisingAutoEncoderLoss,
+            )
+        except ImportError:
+            from sentence_transformers.losses import DenoisingAutoEncoderLoss
 
-        del losses
         self.model = _st_model(net, "tsdae")
         with _quiet_transformers():
             self.loss_fn = DenoisingAutoEncoderLoss(self.model, tie_encoder_decoder=True)
