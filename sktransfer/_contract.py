@@ -14,6 +14,7 @@ import os
 import re
 
 from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils.validation import check_is_fitted
 
 from ._cache import is_folder_path
 from .modalities import get_modality
@@ -21,6 +22,7 @@ from .modalities import get_modality
 __all__ = [
     "COMMON_CONSTRAINTS",
     "Constraint",
+    "EmbeddingNamesMixin",
     "IntInterval",
     "check_length",
     "check_model",
@@ -214,3 +216,22 @@ def feature_names_out(estimator, input_features, n_out):
     else:
         prefix = type(estimator).__name__.lower()
     return np.asarray([f"{prefix}_{i}" for i in range(n_out)], dtype=object)
+
+
+class EmbeddingNamesMixin:
+    """``get_feature_names_out`` for a ``transform`` that gives ``embedding_dim_`` columns."""
+
+    def get_feature_names_out(self, input_features=None):
+        """Output names ``"<column>_<i>"`` (``"<class name>_<i>"`` for unnamed input).
+
+        Parameters
+        ----------
+        input_features : array-like of str, optional
+            The input column names; they must be those seen at fit.
+
+        Returns
+        -------
+        ndarray of str objects
+        """
+        check_is_fitted(self, "embedding_dim_")
+        return feature_names_out(self, input_features, self.embedding_dim_)

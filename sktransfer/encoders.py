@@ -47,7 +47,7 @@ _SELF_SUPERVISED_DOC = """
 __all__ = ["ImageEncoder", "TextEncoder"]
 
 
-class _Encoder(TransformerMixin, BaseEstimator):
+class _Encoder(_contract.EmbeddingNamesMixin, TransformerMixin, BaseEstimator):
     """Frozen pretrained network -> pooled features, one row per sample, through the cache."""
 
     _modality = None
@@ -162,21 +162,6 @@ class _Encoder(TransformerMixin, BaseEstimator):
 
     def _postprocess(self, out):
         return out
-
-    def get_feature_names_out(self, input_features=None):
-        """Output names ``"<column>_<i>"`` (``"<class name>_<i>"`` for unnamed input).
-
-        Parameters
-        ----------
-        input_features : array-like of str, optional
-            The input column names; they must be those seen at fit.
-
-        Returns
-        -------
-        ndarray of str objects
-        """
-        check_is_fitted(self, "embedding_dim_")
-        return _contract.feature_names_out(self, input_features, self.embedding_dim_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -42,7 +42,7 @@ class Encoded:
     attributes: dict = field(default_factory=dict)  # fitted attributes that describe y
 
 
-class _FineTuner(TransformerMixin, BaseEstimator):
+class _FineTuner(_contract.EmbeddingNamesMixin, TransformerMixin, BaseEstimator):
     """Fit, predict and transform of every fine-tuning estimator; subclasses add the target hooks.
 
     ``transform`` gives the fine-tuned network's pooled features (what the
@@ -231,21 +231,6 @@ class _FineTuner(TransformerMixin, BaseEstimator):
     def fit_transform(self, X, y=None, **fit_params):
         """Fine-tune on X, y, then :meth:`transform` X (see its note on fitted rows)."""
         return self.fit(X, y, **fit_params).transform(X)
-
-    def get_feature_names_out(self, input_features=None):
-        """Output names of :meth:`transform`: ``"<column>_<i>"`` (``"<class name>_<i>"``).
-
-        Parameters
-        ----------
-        input_features : array-like of str, optional
-            The input column names; they must be those seen at fit.
-
-        Returns
-        -------
-        ndarray of str objects
-        """
-        check_is_fitted(self, "embedding_dim_")
-        return _contract.feature_names_out(self, input_features, self.embedding_dim_)
 
     def save_backbone(self, path, *, overwrite=False):
         """Save the fine-tuned network (without its head) as a backbone folder.
