@@ -329,12 +329,13 @@ def load_checkpoint(folder):
         return None
 
 
-def train(backbone, rows, config, *, checkpoint_dir=None, on_step=None):
+def train(backbone, rows, config, *, checkpoint_dir=None, resume=None):
     """Run the objective of ``config`` on ``rows``; return (trained full network, summary).
 
     ``config`` holds: method, first (frozen blocks), epochs, batch_size, lr,
     seed, warmup_fraction, n_views, max_cache_bytes, checkpoint_every,
-    verbose, key (the run's identity, checked before resuming).
+    verbose, key (the run's identity). ``resume`` is a checkpoint of this
+    run (:func:`load_checkpoint`); checkpoints are written to ``checkpoint_dir``.
     """
     from tqdm.auto import tqdm
 
@@ -345,9 +346,7 @@ def train(backbone, rows, config, *, checkpoint_dir=None, on_step=None):
     total = steps_per_epoch * config["epochs"]
     seed = config["seed"]
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    state = load_checkpoint(folder) if folder is not None else None
-    if state is not None and state.get("key") != config["key"]:
-        state = None
+    state = resume if resume is not None and resume.get("key") == config["key"] else None
     with torch.random.fork_rng(
         devices=[torch.cuda.current_device()] if device.startswith("cuda") else []
     ):
@@ -427,8 +426,6 @@ def train(backbone, rows, config, *, checkpoint_dir=None, on_step=None):
                             "losses": losses,
                         },
                     )
-                if on_step is not None:
-                    on_step(step)
         finally:
             bar.close()
     net.eval()

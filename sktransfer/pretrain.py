@@ -282,16 +282,15 @@ def continue_pretraining(
     )
     checkpoint = output / saved.CHECKPOINT
     key = run_key(backbone, rows, {k: v for k, v in settings.items() if k != "seed"}, [n_views])
+    state = _pretrain_torch.load_checkpoint(checkpoint)
     if not fixed_seed:
         # An unseeded run resumes with the seed it started with.
-        previous = _pretrain_torch.load_checkpoint(checkpoint)
-        seed = int(previous["seed"]) if previous is not None and "seed" in previous else None
+        seed = int(state["seed"]) if state is not None and "seed" in state else None
         if seed is None:
             seed = int(np.random.default_rng().integers(2**31))
     else:
         key = f"{key}:{seed}"
     settings["seed"] = seed
-    state = _pretrain_torch.load_checkpoint(checkpoint)
     if state is not None and state.get("key") != key:
         warnings.warn(
             f"{name}: the checkpoint in {str(checkpoint)!r} is from another model, data or "
@@ -299,6 +298,7 @@ def continue_pretraining(
             stacklevel=2,
         )
         shutil.rmtree(checkpoint, ignore_errors=True)
+        state = None
     config = {
         **settings,
         "n_views": n_views,
@@ -307,7 +307,9 @@ def continue_pretraining(
         "verbose": verbose,
         "key": key,
     }
-    net, summary = _pretrain_torch.train(backbone, rows, config, checkpoint_dir=checkpoint)
+    net, summary = _pretrain_torch.train(
+        backbone, rows, config, checkpoint_dir=checkpoint, resume=state
+    )
     step = {
         "step": "continued pretraining",
         "by": name,
