@@ -235,3 +235,63 @@ class EmbeddingNamesMixin:
         """
         check_is_fitted(self, "embedding_dim_")
         return feature_names_out(self, input_features, self.embedding_dim_)
+
+
+class StateMixin:
+    """Pickle and skops state: tagged with sktransfer's version, checked when loaded.
+
+    Subclasses turn what is not plain data (a trained torch network, a
+    DataFrame) into numpy arrays and Python values in ``_plain_state`` and back
+    in ``_restore_state``, so that ``skops.io`` can store every fitted
+    estimator without pickled tensors (:mod:`sktransfer.persist`).
+    """
+
+    def __getstate__(self):
+        from . import __version__
+
+        state = super().__getstate__()
+        state = self._plain_state(dict(state))
+        state["_sktransfer_version"] = __version__
+        return state
+
+    def __setstate__(self, state):
+        from . import __version__
+
+        state = dict(state)
+        saved = state.pop("_sktransfer_version", None)
+        if saved != __version__:
+            raise ValueError(
+                f"This {type(self).__name__} was saved by sktransfer {saved or '(unknown)'}; this "
+                f"is sktransfer {__version__}, which cannot read it. Load it with sktransfer "
+                f"{saved} (pip install sktransfer=={saved}), or fit it again."
+            )
+        super().__setstate__(self._restore_state(state))
+
+    def _plain_state(self, state):
+        return state
+
+    def _restore_state(self, state):
+        return state
+
+
+def frame_state(frame):
+    """A DataFrame as plain data (skops stores no pandas objects): columns, values, attrs."""
+    from pandas.api.types import is_numeric_dtype
+
+    return {
+        "columns": [str(c) for c in frame.columns],
+        "values": [
+            frame[c].to_numpy() if is_numeric_dtype(frame[c]) else frame[c].tolist()
+            for c in frame.columns
+        ],
+        "index": frame.index.tolist(),
+        "attrs": dict(frame.attrs),
+    }
+
+
+def frame_from_state(state):
+    import pandas as pd
+
+    frame = pd.DataFrame(dict(zip(state["columns"], state["values"])), index=state["index"])
+    frame.attrs.update(state["attrs"])
+    return frame

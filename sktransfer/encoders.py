@@ -47,7 +47,9 @@ _SELF_SUPERVISED_DOC = """
 __all__ = ["ImageEncoder", "TextEncoder"]
 
 
-class _Encoder(_contract.EmbeddingNamesMixin, TransformerMixin, BaseEstimator):
+class _Encoder(
+    _contract.EmbeddingNamesMixin, TransformerMixin, _contract.StateMixin, BaseEstimator
+):
     """Frozen pretrained network -> pooled features, one row per sample, through the cache."""
 
     _modality = None

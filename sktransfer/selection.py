@@ -349,7 +349,7 @@ def plot_ranking(table, path):
     return path
 
 
-class EncoderSelector(TransformerMixin, BaseEstimator):
+class EncoderSelector(TransformerMixin, _contract.StateMixin, BaseEstimator):
     """Pick the best pretrained encoder for the training data, then transform with it.
 
     ``fit`` ranks the candidates with :func:`rank_encoders` on the training
@@ -469,6 +469,16 @@ class EncoderSelector(TransformerMixin, BaseEstimator):
             },
         )
         return self
+
+    def _plain_state(self, state):
+        if "ranking_" in state:
+            state["ranking_"] = _contract.frame_state(state["ranking_"])
+        return state
+
+    def _restore_state(self, state):
+        if "ranking_" in state:
+            state["ranking_"] = _contract.frame_from_state(state["ranking_"])
+        return state
 
     def transform(self, X):
         """Features of X from the chosen encoder (shared cache)."""

@@ -369,3 +369,47 @@ def embed(net, data, modality):
         return np.concatenate(outs) if outs else np.zeros((0, dim), np.float32)
 
     return _in_row_order(data, modality, run)
+
+
+# -- persistence: the trained network as numpy arrays, and back --------------------------
+def weights_of(net):
+    """The trained transfer network's state (blocks above the cache, pool, head) as arrays.
+
+    A tensor the module reaches by two names (a text network's blocks are
+    also its encoder's) is stored once; ``"<name>": "=<other name>"`` marks
+    the second.
+    """
+    state, seen = {}, {}
+    for key, tensor in transfer_module(net).state_dict().items():
+        where = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape))
+        if tensor.numel() and where in seen:
+            state[key] = "=" + seen[where]
+            continue
+        seen[where] = key
+        tensor = tensor.detach().cpu()
+        if tensor.dtype == torch.bfloat16:
+            tensor = tensor.float()
+        state[key] = tensor.numpy().copy()
+    return state
+
+
+def rebuild(params, plan, backbone, encoded, name, weights, history):
+    """A net that predicts as the trained one did, from :func:`weights_of`'s arrays.
+
+    Its module is the trained transfer network's (without the domain
+    classifier, which only training uses), built as ``fit`` built it, then
+    given the trained weights. The global torch RNG is left as it was.
+    """
+    trainer = Trainer(params, plan, backbone, encoded, name)
+    with torch.random.fork_rng(devices=[]):
+        module = trainer.module()
+        criterion, net_kwargs = trainer.criterion()
+        net = trainer.net(module, criterion, net_kwargs, collate=getattr(module, "collate", None))
+        net.initialize()
+    state = {
+        k: torch.from_numpy(np.asarray(weights[v[1:]] if isinstance(v, str) else v))
+        for k, v in weights.items()
+    }
+    net.module_.load_state_dict(state, strict=True)
+    net.history = skorch.history.History(history)
+    return net
