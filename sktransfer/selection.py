@@ -11,9 +11,10 @@
   scratch and a non-neural baseline, and warns about negative transfer.
 
 The scores (``"logme"``, ``"h_score"``, ``"gbc"``, ``"knn"``) are documented,
-with their references, in :mod:`sktransfer._scores`.
+with their references, in ``sktransfer/_scores.py``.
 """
 
+import logging
 import os
 import time
 import warnings
@@ -35,14 +36,19 @@ from .backbones import model_modality
 from .encoders import _Encoder
 from .modalities import estimator_class, get_modality, infer_modality
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "EncoderSelector",
     "NegativeTransferWarning",
+    "plot_ranking",
+    "plot_report",
     "rank_encoders",
     "transfer_report",
     "SCORES",
 ]
 
+#: The transferability scores that ``scores=`` takes.
 SCORES = tuple(sorted(_scores.SCORES))
 
 
@@ -221,7 +227,8 @@ def rank_encoders(
     plot : str or path, default=None
         Save a PNG of the ranking there (needs matplotlib).
     verbose : bool, default=False
-        Progress bars while embedding.
+        Progress bars while embedding. Each candidate's scores are also logged at
+        INFO level to the ``sktransfer.selection`` logger.
 
     Returns
     -------
@@ -292,6 +299,14 @@ def _rank(X, y, candidates, score_names, regression, sort_by, probe_cv, random_s
             row["probe_score"], row["probe_std"] = _probe(
                 features, y, regression, probe_cv, random_state
             )
+        log.info(
+            "%s: %s, %d features, embedded in %.1f s, %s",
+            caller,
+            label,
+            features.shape[1],
+            embed_s,
+            ", ".join(f"{k}={row[k]:.3f}" for k in (*score_names, "probe_score") if k in row),
+        )
         rows.append(row)
     table = (
         pd.DataFrame(rows)
@@ -349,6 +364,45 @@ def plot_ranking(table, path):
     return path
 
 
+def plot_report(report, path):
+    """Save a PNG of a :func:`transfer_report`: each approach's fold scores and their mean.
+
+    Parameters
+    ----------
+    report : pandas.DataFrame
+        What :func:`transfer_report` returns.
+    path : str or path
+
+    Returns
+    -------
+    path
+    """
+    from ._deps import require
+
+    require("matplotlib", "plots")
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    names = [str(i) for i in report.index]
+    fig, ax = plt.subplots(figsize=(7, 0.55 * len(names) + 1.6))
+    y = np.arange(len(names))[::-1]
+    pretrained = [not n.startswith(("scratch", "baseline")) for n in names]
+    colours = ["tab:blue" if p else "tab:gray" for p in pretrained]
+    ax.barh(y, report["mean"], xerr=report["std"], color=colours, alpha=0.7, capsize=3)
+    for yi, scores in zip(y, report["fold_scores"]):
+        ax.plot(scores, np.full(len(scores), yi), "k.", ms=5)
+    ax.set_yticks(y, names, fontsize=8)
+    ax.set_xlabel(report.attrs.get("scoring", "score") + " (bars: mean ± std; dots: folds)")
+    # The verdict's first sentence; the table has the rest.
+    ax.set_title(report.attrs.get("verdict", "transfer_report").split(". ")[0], fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 class EncoderSelector(TransformerMixin, _contract.StateMixin, BaseEstimator):
     """Pick the best pretrained encoder for the training data, then transform with it.
 
@@ -379,6 +433,7 @@ class EncoderSelector(TransformerMixin, _contract.StateMixin, BaseEstimator):
     encoder_ : TextEncoder or ImageEncoder
         The chosen encoder, fitted.
     n_features_in_ : int
+        Columns of X seen at ``fit`` (1 for a single column of texts or images).
     feature_names_in_ : ndarray of str
         The column name, when X was a DataFrame.
 
@@ -600,10 +655,15 @@ def transfer_report(
     scoring : str, default=None
         Any scikit-learn scorer name; None: accuracy (classes) or R².
     random_state : int, default=0
+        Seeds the folds (``cv`` as an int) and every network's initialisation and batches.
     n_jobs : int, default=None
         Folds in parallel (each fold's networks share nothing).
     device : str, default="auto"
+        Where the networks run: "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "mps".
     verbose : bool, default=False
+        A progress bar over the approaches' folds, and the encoders' and
+        fine-tuners' own progress. Each approach's result is also logged at
+        INFO level to the ``sktransfer.selection`` logger.
 
     Returns
     -------
@@ -691,12 +751,28 @@ def transfer_report(
         name, est = _baseline(modality, regression)
         approaches.append((name, est, False))
 
+    from tqdm.auto import tqdm
+
     rows, per_fold = [], {}
+    # One step per approach and fold: the fine-tuned and scratch ones take most of the time.
+    bar = tqdm(
+        total=len(approaches) * len(splits), disable=not verbose, desc="transfer_report", unit="fit"
+    )
     for name, est, pretrained in approaches:
+        bar.set_postfix_str(name, refresh=True)
         res = cross_validate(
             est, X, y, cv=splits, scoring=scoring, n_jobs=n_jobs, error_score="raise"
         )
+        bar.update(len(splits))
         scores = np.asarray(res["test_score"], dtype=float)
+        log.info(
+            "transfer_report: %s: %s %.3f ± %.3f, %.1f s per fold",
+            name,
+            scoring,
+            scores.mean(),
+            scores.std(),
+            float(np.mean(res["fit_time"])),
+        )
         per_fold[name] = (scores, pretrained)
         rows.append(
             {
@@ -710,6 +786,7 @@ def transfer_report(
                 "fold_scores": scores.round(4).tolist(),
             }
         )
+    bar.close()
     table = pd.DataFrame(rows).set_index("approach")
     context = _scarcity(y, regression)
     table.attrs["context"] = context
