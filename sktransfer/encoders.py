@@ -140,7 +140,7 @@ class _Encoder(
 
         Returns
         -------
-        ndarray of shape (n_samples, embedding_dim_), dtype float32
+        ndarray of shape (n_samples, ``embedding_dim_``), dtype float32
         """
         check_is_fitted(self, "backbone_identity_")
         rows = _contract.check_rows(self, X, reset=False)

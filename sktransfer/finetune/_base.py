@@ -280,7 +280,7 @@ class _FineTuner(
 
         Returns
         -------
-        ndarray of shape (n_samples, embedding_dim_), dtype float32
+        ndarray of shape (n_samples, ``embedding_dim_``), dtype float32
         """
         return self._forward(X, features=True)
 
