@@ -6,7 +6,6 @@ plans the fit (:mod:`._plan`, torch-free), lets the trainer train
 (:mod:`._trainer`), then sets every fitted attribute at once.
 """
 
-import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +27,7 @@ from ..backbones import get_backbone, resolve_device
 from ..modalities import get_modality, register_estimator
 from ..modalities.base import is_missing, list_rows
 from . import _domain, _params, _plan
+from ._netstate import NetStateMixin
 
 
 @dataclass
@@ -44,7 +44,11 @@ class Encoded:
 
 
 class _FineTuner(
-    _contract.EmbeddingNamesMixin, TransformerMixin, _contract.StateMixin, BaseEstimator
+    _contract.EmbeddingNamesMixin,
+    TransformerMixin,
+    NetStateMixin,
+    _contract.StateMixin,
+    BaseEstimator,
 ):
     """Fit, predict and transform of every fine-tuning estimator; subclasses add the target hooks.
 
@@ -175,57 +179,6 @@ class _FineTuner(
         )
         return self
 
-    # -- persistence: the trained network travels as numpy arrays --------------
-    def _plain_state(self, state):
-        net = state.pop("net_", None)
-        if net is not None:
-            from . import _trainer
-
-            state["_net_weights"] = _trainer.weights_of(net)
-        if "history_" in state:
-            state["history_"] = _plain(list(state["history_"]))
-        if "_net_weights" in state:
-            state["_net_digest"] = _digest(state["_net_weights"], state["backbone_identity_"])
-        return state
-
-    def _restore_state(self, state):
-        if "_net_weights" in state and state.pop("_net_digest", None) != _digest(
-            state["_net_weights"], state["backbone_identity_"]
-        ):
-            raise ValueError(
-                f"This {type(self).__name__}'s trained weights do not match the checksum saved "
-                "with them: the file was changed after it was written. Refusing to load it."
-            )
-        if isinstance(state.get("history_"), list):
-            from skorch.history import History
-
-            state["history_"] = History(state["history_"])
-        return state
-
-    def __getattr__(self, name):
-        # A loaded fine-tuner rebuilds its network on first use, on the device
-        # it is used on: loading needs no torch device and no backbone.
-        weights = self.__dict__.get("_net_weights")
-        if name != "net_" or weights is None:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        from . import _trainer
-
-        n_outputs, loss = self._net_outputs
-        encoded = Encoded(None, n_outputs, loss, self._role == "classifier")
-        net = _trainer.rebuild(
-            self.get_params(deep=False),
-            self.fit_plan_,
-            self._backbone(),
-            encoded,
-            type(self).__name__,
-            weights,
-            self.history_,
-        )
-        self.__dict__["net_"] = net
-        self.history_ = net.history
-        del self.__dict__["_net_weights"]
-        return net
-
     def _backbone(self):
         """The backbone this estimator was fitted on; an error if its weights changed since."""
         backbone = get_backbone(
@@ -332,27 +285,6 @@ class _FineTuner(
         tags.target_tags.required = True
         tags.transformer_tags.preserves_dtype = []
         return _contract.apply_input_tags(tags, self._modality)
-
-
-def _plain(value):
-    """skorch's history with numpy scalars as Python numbers (skops stores it as JSON)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _digest(weights, identity):
-    """SHA-256 of the trained weights (names, shapes, dtypes, bytes) and the backbone's identity."""
-    h = hashlib.sha256(str(identity).encode())
-    for key in sorted(weights):
-        array = np.ascontiguousarray(weights[key])
-        h.update(f"{key}:{array.dtype.str}:{array.shape}".encode())
-        h.update(array.tobytes())
-    return h.hexdigest()
 
 
 def _bad_rows(values):
