@@ -200,6 +200,7 @@ def pipelines(spec, task, *, fine_tune=None, device="auto", verbose=True, random
     (or one fine-tuner with ``fine_tune``). Baseline: TF-IDF for text, 32x32
     raw pixels for images, the same numbers, the same linear model.
     """
+    from sklearn.base import clone
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression, RidgeCV
@@ -209,38 +210,16 @@ def pipelines(spec, task, *, fine_tune=None, device="auto", verbose=True, random
     from .modalities import estimator_class, get_modality
 
     regression = task == "regression"
-    if fine_tune is not None:
-        feature_columns = spec["text"] + spec["image"]
-        if len(feature_columns) != 1 or spec["numeric"]:
-            raise TableError(
-                "--fine-tune trains one network on one column: name a single --text or --image "
-                f"column and no --numeric ones (got text {spec['text']}, image {spec['image']}, "
-                f"numeric {spec['numeric']})."
-            )
-        modality = "text" if spec["text"] else "image"
-        cls = estimator_class(modality, "regressor" if regression else "classifier")
-        model = spec[f"{modality}_model"]
-        tuned = cls(
-            model=model,
-            n_trainable_blocks=fine_tune,
-            device=device,
-            verbose=verbose,
-            random_state=random_state,
-        )
-        # X holds just that column: a one-column DataFrame, which the fine-tuners take.
-        transfer = tuned
     linear = (
         RidgeCV(alphas=np.logspace(-3, 3, 13)) if regression else LogisticRegression(max_iter=2000)
     )
-
-    def numbers():
-        return make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
 
     def table(make_text, make_image):
         steps = [(f"text_{c}", make_text(), c) for c in spec["text"]]
         steps += [(f"image_{c}", make_image(), c) for c in spec["image"]]
         if spec["numeric"]:
-            steps.append(("numeric", numbers(), spec["numeric"]))
+            numbers = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
+            steps.append(("numeric", numbers, spec["numeric"]))
         return ColumnTransformer(steps)
 
     def encoder(modality):
@@ -250,15 +229,27 @@ def pipelines(spec, task, *, fine_tune=None, device="auto", verbose=True, random
     def base(modality):
         return lambda: make_pipeline(*get_modality(modality).baseline()[1])
 
+    baseline = make_pipeline(table(base("text"), base("image")), clone(linear))
     if fine_tune is None:
-        transfer = make_pipeline(
-            table(encoder("text"), encoder("image")),
-            StandardScaler(),
-            linear,
+        transfer = make_pipeline(table(encoder("text"), encoder("image")), StandardScaler(), linear)
+        return transfer, baseline
+    if len(spec["text"] + spec["image"]) != 1 or spec["numeric"]:
+        raise TableError(
+            "--fine-tune trains one network on one column: name a single --text or --image "
+            f"column and no --numeric ones (got text {spec['text']}, image {spec['image']}, "
+            f"numeric {spec['numeric']})."
         )
-    from sklearn.base import clone
-
-    return transfer, make_pipeline(table(base("text"), base("image")), clone(linear))
+    modality = "text" if spec["text"] else "image"
+    cls = estimator_class(modality, "regressor" if regression else "classifier")
+    # X holds just that column: a one-column DataFrame, which the fine-tuners take.
+    tuned = cls(
+        model=spec[f"{modality}_model"],
+        n_trainable_blocks=fine_tune,
+        device=device,
+        verbose=verbose,
+        random_state=random_state,
+    )
+    return tuned, baseline
 
 
 def describe(pipe):
