@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ._deps import require
+from .modalities.base import is_missing
 
 READERS = {".csv": ",", ".tsv": "\t", ".txt": ","}
 PARQUET = (".parquet", ".pq")
@@ -45,6 +46,7 @@ def read_table(path):
 
 
 def write_table(frame, path):
+    """Write ``frame`` without its index, as the extension says (Parquet, TSV, else CSV)."""
     path = Path(path)
     if path.suffix.lower() in PARQUET:
         require("pyarrow", purpose="writing Parquet files")
@@ -81,22 +83,16 @@ def check_columns(frame, names, path, option):
             )
 
 
-def _missing(values):
-    return np.flatnonzero([v is None or (isinstance(v, float) and np.isnan(v)) for v in values])
-
-
 def text_column(frame, name, path):
     values = frame[name].to_numpy(dtype=object)
-    bad = _missing(values)
+    bad = np.flatnonzero([is_missing(v) for v in values])
     if len(bad):
         raise TableError(
             f"{path}: the text column {name!r} is empty in {_rows(bad, path)}; fill or drop "
             "those rows."
         )
-    not_text = np.flatnonzero([not isinstance(v, str) for v in values])
-    if len(not_text):
-        return pd.Series([str(v) for v in values], name=name)
-    return pd.Series(values, name=name)
+    # Numbers in a text column (codes, years) are read as their text.
+    return pd.Series([str(v) for v in values], name=name, dtype=object)
 
 
 def image_column(frame, name, path):
@@ -104,7 +100,7 @@ def image_column(frame, name, path):
     base = Path(path).resolve().parent
     out = []
     for i, value in enumerate(frame[name].to_numpy(dtype=object)):
-        if value is None or (isinstance(value, float) and np.isnan(value)) or value == "":
+        if is_missing(value) or value == "":
             raise TableError(
                 f"{path}, {row_name(i, path)}: the image column {name!r} is empty; expected the "
                 "path of an image file."

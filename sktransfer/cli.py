@@ -10,6 +10,8 @@ import zipfile
 import numpy as np
 import pandas as pd
 
+from . import _tabular as tab
+
 log = logging.getLogger("sktransfer")
 
 
@@ -145,7 +147,9 @@ def demo(n_texts=2000, n_images=1000, folds=5, device="auto", text=True, images=
 
     for task in dict.fromkeys(r["task"] for r in results):
         rows = [r for r in results if r["task"] == task]
-        transfer = max((r for r in rows if "no transfer" not in r["pipeline"]), key=_mean)
+        transfer = max(
+            (r for r in rows if "no transfer" not in r["pipeline"]), key=lambda r: r["mean"]
+        )
         baseline = next(r for r in rows if "no transfer" in r["pipeline"])
         if transfer["mean"] <= baseline["mean"]:
             print(
@@ -157,33 +161,22 @@ def demo(n_texts=2000, n_images=1000, folds=5, device="auto", text=True, images=
     return results
 
 
-def _mean(result):
-    return result["mean"]
-
-
 # -- the tabular commands -------------------------------------------------------------
 BUNDLE = "sktransfer-cli-model"
 
 
 def _spec(args):
     return {
-        "text": _tab().columns(args.text),
-        "image": _tab().columns(args.image),
-        "numeric": _tab().columns(args.numeric),
+        "text": tab.columns(args.text),
+        "image": tab.columns(args.image),
+        "numeric": tab.columns(args.numeric),
         "text_model": args.text_model,
         "image_model": args.image_model,
     }
 
 
-def _tab():
-    from . import _tabular
-
-    return _tabular
-
-
 def _data(args, spec):
     """The file's features and target, checked (errors in the file's terms)."""
-    tab = _tab()
     if not (spec["text"] or spec["image"] or spec["numeric"]):
         raise tab.TableError("Name at least one feature column: --text, --image or --numeric.")
     frame = tab.read_table(args.data)
@@ -192,7 +185,7 @@ def _data(args, spec):
     if overlap:
         raise tab.TableError(f"--target {args.target!r} is also named as a feature column.")
     y, task = tab.target(frame, args.target, args.data, args.task)
-    return frame, tab.features(frame, spec, args.data), y, task
+    return tab.features(frame, spec, args.data), y, task
 
 
 def _splitter(task, folds, y):
@@ -202,7 +195,7 @@ def _splitter(task, folds, y):
         return KFold(folds, shuffle=True, random_state=0)
     smallest = min(np.unique(y, return_counts=True)[1])
     if smallest < folds:
-        raise _tab().TableError(
+        raise tab.TableError(
             f"--cv {folds}: the rarest class has {smallest} row(s); each fold needs one. Use "
             f"--cv {max(2, smallest)} or fewer folds."
         )
@@ -216,9 +209,8 @@ def fit_command(args, out=None):
 
     from .persist import dump
 
-    tab = _tab()
     spec = _spec(args)
-    frame, X, y, task = _data(args, spec)
+    X, y, task = _data(args, spec)
     transfer, baseline = tab.pipelines(
         spec, task, fine_tune=args.fine_tune, device=args.device, verbose=not args.quiet
     )
@@ -257,7 +249,6 @@ def predict_command(args, out=None):
     out = out or sys.stdout
     from .persist import load
 
-    tab = _tab()
     try:
         # SimpleImputer keeps the dtype it fitted on: a numpy dtype, plain data.
         bundle = load(args.model, trusted=["numpy.dtype"])
@@ -289,10 +280,10 @@ def predict_command(args, out=None):
     return 0
 
 
-def _one_column(args, spec, command):
+def _one_column(spec, command):
     columns = spec["text"] + spec["image"]
     if len(columns) != 1 or spec["numeric"]:
-        raise _tab().TableError(
+        raise tab.TableError(
             f"sktransfer {command} judges one text or image column: name a single --text or "
             "--image column."
         )
@@ -305,9 +296,9 @@ def rank_command(args, out=None):
     from .selection import rank_encoders
 
     spec = _spec(args)
-    column = _one_column(args, spec, "rank")
-    _, X, y, _ = _data(args, spec)
-    models = _tab().columns(args.models) or None
+    column = _one_column(spec, "rank")
+    X, y, _ = _data(args, spec)
+    models = tab.columns(args.models) or None
     table = rank_encoders(
         X[[column]],
         y,
@@ -331,8 +322,8 @@ def report_command(args, out=None):
     from .selection import NegativeTransferWarning, plot_report, transfer_report
 
     spec = _spec(args)
-    column = _one_column(args, spec, "report")
-    _, X, y, _ = _data(args, spec)
+    column = _one_column(spec, "report")
+    X, y, _ = _data(args, spec)
     model = spec["text_model"] if spec["text"] else spec["image_model"]
     with warnings.catch_warnings():
         # The verdict is printed below; the warning would say it twice.
@@ -373,8 +364,8 @@ def _add_table_options(p, *, fine_tune=False):
         "--task",
         choices=["auto", "classification", "regression"],
         default="auto",
-        help=f"auto: numbers with more than {20} distinct values or fractions are regression, "
-        "anything else classes",
+        help=f"auto: numbers with more than {tab.MAX_CLASSES} distinct values or fractions are "
+        "regression, anything else classes",
     )
     p.add_argument("--text-model", default="all-MiniLM-L6-v2", help="text encoder model")
     p.add_argument("--image-model", default="efficientnet_lite0", help="image encoder model")
@@ -457,11 +448,9 @@ def main(argv=None):
         "report": report_command,
     }
     if args.command in commands:
-        from ._tabular import TableError
-
         try:
             return commands[args.command](args)
-        except TableError as exc:
+        except tab.TableError as exc:
             print(f"sktransfer {args.command}: error: {exc}", file=sys.stderr)
             return 2
     if args.command == "models":

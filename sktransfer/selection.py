@@ -326,18 +326,26 @@ def _rank(X, y, candidates, score_names, regression, sort_by, probe_cv, random_s
     return table
 
 
-def plot_ranking(table, path):
-    """Save a PNG of a :func:`rank_encoders` table: each score (min-max scaled) per encoder."""
+def _figure(figsize):
+    """A matplotlib Figure and its one Axes, outside pyplot.
+
+    The user's backend and open figures stay as they are: pyplot would need a
+    backend, and switching it to Agg would stop later ``plt.show()`` calls.
+    """
     from ._deps import require
 
     require("matplotlib", "plots")
-    # A Figure of its own, not pyplot: the user's backend and open figures stay as they are.
     from matplotlib.figure import Figure
 
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots()
+
+
+def plot_ranking(table, path):
+    """Save a PNG of a :func:`rank_encoders` table: each score (min-max scaled) per encoder."""
     score_cols = [c for c in SCORES if c in table.columns]
     extra = ["probe_score"] if "probe_score" in table.columns else []
-    fig = Figure(figsize=(max(5, 1.2 * len(table) + 2), 3.6))
-    ax = fig.subplots()
+    fig, ax = _figure((max(5, 1.2 * len(table) + 2), 3.6))
     x = np.arange(len(table))
     width = 0.8 / (len(score_cols) + len(extra))
     for i, col in enumerate(score_cols + extra):
@@ -378,15 +386,8 @@ def plot_report(report, path):
     -------
     path
     """
-    from ._deps import require
-
-    require("matplotlib", "plots")
-    # A Figure of its own, not pyplot: the user's backend and open figures stay as they are.
-    from matplotlib.figure import Figure
-
     names = [str(i) for i in report.index]
-    fig = Figure(figsize=(7, 0.55 * len(names) + 1.6))
-    ax = fig.subplots()
+    fig, ax = _figure((7, 0.55 * len(names) + 1.6))
     y = np.arange(len(names))[::-1]
     pretrained = [not n.startswith(("scratch", "baseline")) for n in names]
     colours = ["tab:blue" if p else "tab:gray" for p in pretrained]

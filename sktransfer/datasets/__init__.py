@@ -4,7 +4,6 @@ from importlib import resources
 
 import numpy as np
 
-from .._deps import require
 from ._domain_shift import load_digits_on_photos, load_printed_digits, load_sentiment_snippets
 
 __all__ = [
@@ -146,10 +145,8 @@ def write_review_table(folder, n_rows=200, *, fmt="csv", random_state=0):
             "digit": digits[which],
         }
     )
+    from .._tabular import write_table
+
     path = folder / f"reviews.{fmt}"
-    if fmt == "parquet":
-        require("pyarrow", purpose="writing Parquet files")
-        table.to_parquet(path, index=False)
-    else:
-        table.to_csv(path, index=False)
+    write_table(table, path)
     return path
