@@ -389,8 +389,7 @@ def plot_report(report, path):
     names = [str(i) for i in report.index]
     fig, ax = _figure((7, 0.55 * len(names) + 1.6))
     y = np.arange(len(names))[::-1]
-    pretrained = [not n.startswith(("scratch", "baseline")) for n in names]
-    colours = ["tab:blue" if p else "tab:gray" for p in pretrained]
+    colours = ["tab:blue" if p else "tab:gray" for p in report["pretrained"]]
     ax.barh(y, report["mean"], xerr=report["std"], color=colours, alpha=0.7, capsize=3)
     for yi, scores in zip(y, report["fold_scores"]):
         ax.plot(scores, np.full(len(scores), yi), "k.", ms=5)
