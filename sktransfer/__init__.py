@@ -3,11 +3,18 @@
 from ._cache import cache_info, clear_cache, set_cache_limit
 from .backbones import WeightsUnavailableError
 from .encoders import ImageEncoder, TextEncoder
-from .finetune import ImageClassifier, ImageRegressor, TextClassifier, TextRegressor
+from .finetune import (
+    FineTuningWarning,
+    ImageClassifier,
+    ImageRegressor,
+    TextClassifier,
+    TextRegressor,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "FineTuningWarning",
     "ImageClassifier",
     "ImageEncoder",
     "ImageRegressor",

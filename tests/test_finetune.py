@@ -3,6 +3,7 @@
 import pickle
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,14 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
 
-from sktransfer import ImageClassifier, ImageRegressor, TextClassifier, TextRegressor
+from sktransfer import (
+    FineTuningWarning,
+    ImageClassifier,
+    ImageEncoder,
+    ImageRegressor,
+    TextClassifier,
+    TextRegressor,
+)
 from sktransfer.backbones import get_backbone
 from sktransfer.datasets import load_digit_images
 
@@ -80,6 +88,89 @@ def test_transfer_beats_scratch_on_digits(digits, pretrained_tiny_cnn):
         scratch.append((scr.predict(X[test]) == y[test]).mean())
     assert np.mean(pretrained) > np.mean(scratch) + 0.04, (pretrained, scratch)
     assert np.mean(pretrained) > 0.8
+
+
+def _floor_fit(estimator, X, y, **kw):
+    """Fit with a held-out split (early stopping on) and record the warnings."""
+    params = dict(
+        augment=False,
+        early_stopping=True,
+        validation_fraction=0.2,
+        max_epochs=8,
+        device="cpu",
+        random_state=0,
+    )
+    params.update(kw)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est = estimator(model="sktransfer/tiny-cnn", **params).fit(X, y)
+    return est, [w for w in caught if issubclass(w.category, FineTuningWarning)]
+
+
+def test_fine_tuning_that_hurts_restores_the_probe(digits, pretrained_tiny_cnn):
+    """Never worse than the probe: a fit that wrecks the blocks keeps the probe instead."""
+    images, target = digits
+    X, y = images[1000:1300], target[1000:1300] % 3
+    # A learning rate 1,000 times the default's for the blocks destroys their features.
+    clf, caught = _floor_fit(
+        ImageClassifier,
+        X,
+        y,
+        weights=pretrained_tiny_cnn,
+        n_trainable_blocks=2,
+        lr=3.0,
+        backbone_lr_scale=1.0,
+    )
+    assert clf.fine_tuning_helped_ is False
+    scores = clf.validation_scores_
+    assert scores["fine_tuned"] < scores["probe"] - 0.1, scores
+    assert len(caught) == 1 and caught[0].filename == __file__
+    message = str(caught[0].message)
+    assert "did not beat the linear probe on the 60 held-out rows" in message
+    assert f"{scores['probe']:.3f} probe" in message
+    # What is kept is the probe: the pretrained blocks unchanged...
+    encoder = ImageEncoder(model="sktransfer/tiny-cnn", weights=pretrained_tiny_cnn).fit(X)
+    np.testing.assert_allclose(clf.transform(X), encoder.transform(X), atol=1e-5)
+    # ...and the probe's head, scoring on the held-out rows what the probe scored.
+    valid = clf.validation_rows_
+    assert len(valid) == 60 and len(np.unique(valid)) == 60
+    assert clf.score(X[valid], y[valid]) == pytest.approx(scores["probe"])
+    # The held-out rows are a stratified split: every class on both sides.
+    assert set(y[valid]) == set(y) == set(y[np.setdiff1d(np.arange(len(y)), valid)])
+
+
+def test_fine_tuning_that_helps_is_kept(digits, pretrained_tiny_cnn):
+    images, target = digits
+    X, y = images[1000:1300], target[1000:1300] % 3
+    clf, caught = _floor_fit(
+        ImageClassifier, X, y, weights=pretrained_tiny_cnn, n_trainable_blocks=2
+    )
+    assert clf.fine_tuning_helped_ is True and not caught
+    scores = clf.validation_scores_
+    assert scores["fine_tuned"] > scores["probe"], scores
+    valid = clf.validation_rows_
+    assert clf.score(X[valid], y[valid]) == pytest.approx(scores["fine_tuned"])
+    encoder = ImageEncoder(model="sktransfer/tiny-cnn", weights=pretrained_tiny_cnn).fit(X)
+    assert np.abs(clf.transform(X) - encoder.transform(X)).max() > 1e-3  # the blocks moved
+
+
+def test_probe_floor_for_regressors_scratch_and_when_nothing_is_compared(digits):
+    images, target = digits
+    X, y = images[:200], target[:200]
+    y_num = images[:200].mean(axis=(1, 2))
+    # Regressors compare R^2; from scratch (weights=None, every block) the floor is the
+    # head on the random network's features: the same rule.
+    reg, _ = _floor_fit(ImageRegressor, X, y_num, weights=None, n_trainable_blocks="all")
+    assert reg.fine_tuning_helped_ in (True, False)
+    valid = reg.validation_rows_
+    kept = "fine_tuned" if reg.fine_tuning_helped_ else "probe"
+    assert reg.score(X[valid], y_num[valid]) == pytest.approx(reg.validation_scores_[kept])
+    # Nothing to compare: a probe itself (no trained block), no held-out split.
+    probe, caught = _floor_fit(ImageClassifier, X, y, n_trainable_blocks=0)
+    assert probe.fine_tuning_helped_ is None and probe.validation_scores_ is None
+    assert len(probe.validation_rows_) == 40 and not caught
+    few, _ = _floor_fit(ImageClassifier, X, y, n_trainable_blocks=1, early_stopping=False)
+    assert few.fine_tuning_helped_ is None and few.validation_rows_ is None
 
 
 def _block_states(module):
@@ -314,15 +405,16 @@ def test_early_stopping_auto_needs_a_validation_set_of_50():
 
     small = fit(499)  # 10 % is 50 validation samples (rounded up)...
     assert small.early_stopping_ and n_trained(small) == 449
+    assert len(small.validation_rows_) == 50
     assert "early_stopping" in dict(small.net_.callbacks_)
     few = fit(490)  # ...but 490 gives 49
-    assert few.early_stopping_ is False and few.train_split_ is None
+    assert few.early_stopping_ is False and few.validation_rows_ is None
     assert "early_stopping" not in dict(few.net_.callbacks_)
     assert n_trained(few) == 490  # every sample trains
     assert "valid_loss" not in few.history_[-1]
     # A validation split given by the user turns it on; early_stopping=False keeps it off.
     assert fit(40, train_split=ValidSplit(4)).early_stopping_
-    assert fit(600, early_stopping=False).train_split_ is None
+    assert fit(600, early_stopping=False).validation_rows_ is None
     with pytest.raises(
         ValueError, match="The 'early_stopping' parameter of TextClassifier must be"
     ):

@@ -8,6 +8,13 @@ assembles the module and the skorch net (``_trainer``, torch), and domain
 adaptation (``_domain`` torch-free, ``_domain_torch`` with skada.deep).
 """
 
+from ._base import FineTuningWarning
 from .estimators import ImageClassifier, ImageRegressor, TextClassifier, TextRegressor
 
-__all__ = ["ImageClassifier", "ImageRegressor", "TextClassifier", "TextRegressor"]
+__all__ = [
+    "FineTuningWarning",
+    "ImageClassifier",
+    "ImageRegressor",
+    "TextClassifier",
+    "TextRegressor",
+]

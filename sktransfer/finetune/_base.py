@@ -6,6 +6,7 @@ plans the fit (:mod:`._plan`, torch-free), lets the trainer train
 (:mod:`._trainer`), then sets every fitted attribute at once.
 """
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -152,7 +153,11 @@ class _FineTuner(
         )
         from . import _trainer
 
-        net = _trainer.Trainer(params, plan, backbone, encoded, name).fit(rows, target)
+        trainer = _trainer.Trainer(params, plan, backbone, encoded, name)
+        net = trainer.fit(rows, target)
+        outcome = trainer.outcome
+        if outcome is not None and not outcome["helped"]:
+            _warn_probe_kept(name, outcome, classifier)
         self.__dict__.pop("_net_weights", None)  # a loaded estimator's, not yet rebuilt
         _contract.set_attributes(
             self,
@@ -165,7 +170,11 @@ class _FineTuner(
                 "cached_blocks_": plan.cached,
                 "max_epochs_": plan.max_epochs,
                 "early_stopping_": plan.early_stopping,
-                "train_split_": net.train_split,
+                "validation_rows_": trainer.validation_rows,
+                "fine_tuning_helped_": None if outcome is None else outcome["helped"],
+                "validation_scores_": None
+                if outcome is None
+                else {"probe": outcome["probe"][0], "fine_tuned": outcome["fine_tuned"][0]},
                 "domain_rows_": plan.domain_rows,
                 "backbone_identity_": backbone.identity,
                 "block_names_": list(backbone.block_names),
@@ -285,6 +294,24 @@ class _FineTuner(
         tags.target_tags.required = True
         tags.transformer_tags.preserves_dtype = []
         return _contract.apply_input_tags(tags, self._modality)
+
+
+class FineTuningWarning(UserWarning):
+    """Fine-tuning did not beat the linear probe on the held-out rows; the probe was kept."""
+
+
+def _warn_probe_kept(name, outcome, classifier):
+    metric = "accuracy" if classifier else "R^2"
+    probe, tuned = outcome["probe"][0], outcome["fine_tuned"][0]
+    warnings.warn(
+        f"{name}: fine-tuning did not beat the linear probe on the {outcome['n_valid']} "
+        f"held-out rows ({metric} {tuned:.3f} fine-tuned, {probe:.3f} probe), so the probe "
+        "was kept: the pretrained blocks unchanged, with the head fitted on their features "
+        "(fine_tuning_helped_ is False). More rows, more epochs or fewer trainable blocks may "
+        "let fine-tuning help.",
+        FineTuningWarning,
+        stacklevel=4,  # the caller of fit, past scikit-learn's _fit_context wrapper
+    )
 
 
 def _bad_rows(values):

@@ -279,7 +279,30 @@ ATTRIBUTES = {
             "bool",
             'Whether early stopping was on (``early_stopping="auto"`` resolved).',
         ),
-        ("train_split_", "skorch ValidSplit or None", "The validation split used."),
+        (
+            "validation_rows_",
+            "ndarray of int or None",
+            """Positions of the rows held out for early stopping and for the
+        probe floor (None without a split, or with a ``train_split`` callable).""",
+        ),
+        (
+            "fine_tuning_helped_",
+            "bool or None",
+            """Whether the fine-tuned network beat the linear probe on the held-out
+        rows (higher ``score``; on a tie, lower loss). When it did not, fit
+        keeps the probe (the pretrained blocks unchanged, the head fitted on
+        their features) and warns with :class:`~sktransfer.FineTuningWarning`.
+        None when nothing was compared: no blocks trained, no held-out split
+        (few rows: see ``early_stopping``; a ``train_split`` callable), or a
+        ``domain_loss`` (its held-out rows are source rows, which cannot
+        judge adaptation).""",
+        ),
+        (
+            "validation_scores_",
+            "dict or None",
+            """``{"probe": s, "fine_tuned": s}``, the two ``score`` values (accuracy,
+        or R^2 for regressors) on the held-out rows, when they were compared.""",
+        ),
         (
             "domain_rows_",
             "tuple of (int, int) or None",

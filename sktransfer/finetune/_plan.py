@@ -83,6 +83,7 @@ class FitPlan:
     validation_fraction: float
     stratified: bool
     probe_first: bool
+    floor: bool
     augment: object
     freeze_batchnorm: bool
     backbone_lr_scale: float
@@ -221,6 +222,9 @@ def make(params, *, name, backbone, y_fit, target, classifier, multilabel):
             and cached < n_blocks
             and last > 0
         ),
+        # With a held-out split and trained blocks, the linear probe is the
+        # floor: fit keeps whichever of the two scores better on it.
+        floor=validation == "split" and last > 0 and not adapting,
         augment=augment,
         freeze_batchnorm=pretrained if freeze_bn == "auto" else bool(freeze_bn),
         backbone_lr_scale=float(scale),

@@ -13,10 +13,12 @@ import inspect
 
 import numpy as np
 from sklearn.utils import check_random_state
+from skorch.helper import predefined_split
 from skorch.utils import params_for
 
 from .._features import compute_features
 from ..backbones._nets import CachedHeadNet
+from . import _floor
 from ._params import OPTIMIZERS, SKORCH_PREFIXES
 from ._plan import block_lr_scales
 from ._torch import (
@@ -132,17 +134,9 @@ class Trainer:
         return groups
 
     # -- the skorch net -------------------------------------------------------------
-    def train_split(self):
-        plan = self.plan
-        if plan.validation == "given":
-            return self.params["train_split"]
-        if plan.validation == "split":
-            return skorch.dataset.ValidSplit(
-                plan.validation_fraction,
-                stratified=plan.stratified,
-                random_state=self.params["random_state"],
-            )
-        return None
+    def given_split(self):
+        """The user's ``train_split`` callable, or None."""
+        return self.params["train_split"] if self.plan.validation == "given" else None
 
     def callbacks(self, train_split, probe):
         params, plan = self.params, self.plan
@@ -176,7 +170,17 @@ class Trainer:
             kwargs["predict_nonlinearity"] = torch.sigmoid
         return _LOSSES[encoded.loss], kwargs
 
-    def net(self, module, criterion, net_kwargs, *, collate=None, adapt=None, probe=False):
+    def net(
+        self,
+        module,
+        criterion,
+        net_kwargs,
+        *,
+        collate=None,
+        adapt=None,
+        probe=False,
+        train_split=None,
+    ):
         params, classifier = self.params, self.encoded.classifier
         kwargs = {
             k: v
@@ -206,7 +210,6 @@ class Trainer:
         if collate is not None:
             kwargs.setdefault("iterator_train__collate_fn", collate)
             kwargs.setdefault("iterator_valid__collate_fn", collate)
-        train_split = self.train_split()
         callbacks = self.callbacks(train_split, probe)
         if adapt is not None:
             net_cls = adapt.DomainNetClassifier if classifier else adapt.DomainNetRegressor
@@ -238,74 +241,167 @@ class Trainer:
         return net
 
     # -- training -------------------------------------------------------------------
-    def probe_head(self, rows, y):
-        """LP-FT's first stage: the head trained alone on frozen, cached features."""
+    def probe(self, rows, y, labelled, split):
+        """The head trained alone on frozen, cached features: LP-FT's first stage and the floor.
+
+        Returns the probe's net and its validation scores (None without a split).
+        """
         pooled = features(
-            self.params, self.backbone, rows, self.backbone.n_blocks - 1, True, self.name
+            self.params,
+            self.backbone,
+            rows.take(labelled),
+            self.backbone.n_blocks - 1,
+            True,
+            self.name,
         )
+        y = y[labelled]
+        train, valid = np.arange(len(labelled)), None
+        train_split = self.given_split()
+        if split is not None:
+            # Positions within the labelled rows (both are sorted).
+            train = np.searchsorted(labelled, np.intersect1d(split[0], labelled))
+            valid = np.searchsorted(labelled, np.intersect1d(split[1], labelled))
+            train_split = predefined_split(skorch.dataset.Dataset(pooled[valid], y[valid]))
         criterion, net_kwargs = self.criterion()
-        net = self.net(self.module(head_only=True), criterion, net_kwargs, probe=True)
-        net.fit(pooled, y)
-        return net.module_.head
+        net = self.net(
+            self.module(head_only=True), criterion, net_kwargs, probe=True, train_split=train_split
+        )
+        net.fit(pooled[train], y[train])
+        net.train_split = None  # it holds the validation rows
+        scores = None
+        if valid is not None:
+            scores = _floor.scores(self.encoded.loss, net.predict_proba(pooled[valid]), y[valid])
+        return net, scores
 
     def fit(self, rows, target_rows):
-        """Train and return the skorch net; ``target_rows`` marks unlabelled target rows."""
-        y, backbone = self.encoded.y, self.backbone
+        """Train and return the skorch net; ``target_rows`` marks unlabelled target rows.
+
+        Sets ``validation_rows`` (held-out row positions or None) and ``outcome``:
+        None, or the probe's and the fine-tuned network's validation scores and
+        which was kept.
+        """
+        y, backbone, plan = self.encoded.y, self.backbone, self.plan
         seed = self.params["random_state"]
         seed = None if seed is None else int(check_random_state(seed).randint(2**31))
         devices = [torch.cuda.current_device()] if self.device.startswith("cuda") else []
+        self.outcome = None
         with torch.random.fork_rng(devices=devices, enabled=seed is not None):
             if seed is not None:
                 torch.manual_seed(seed)
             module = self.module()
-            if self.plan.probe_first:
+            split = _floor.held_out_split(plan, y, seed)
+            self.validation_rows = None if split is None else split[1]
+            probe = probe_scores = None
+            if plan.probe_first or plan.floor:
                 labelled = (
                     np.arange(len(rows)) if target_rows is None else np.flatnonzero(~target_rows)
                 )
-                module.head = self.probe_head(rows.take(labelled), y[labelled])
-            data = inputs(
-                self.params,
-                self.plan,
-                backbone,
-                rows,
-                self.name,
-                training=True,
-                preprocess=backbone.preprocess,
-                modality=backbone.modality,
-            )
+                probe, probe_scores = self.probe(rows, y, labelled, split)
+                if plan.probe_first:
+                    module.head = copy.deepcopy(probe.module_.head)
+            start = copy.deepcopy(module.state_dict()) if plan.floor else None
+            train_data, valid_data = datasets(self, rows, y, target_rows, split)
+            train_split = self.given_split() if valid_data is None else predefined_split(valid_data)
             collate = getattr(module, "collate", None)
             criterion, net_kwargs = self.criterion()
             if target_rows is None:
-                net = self.net(module, criterion, net_kwargs, collate=collate)
-                if not isinstance(data, np.ndarray):
-                    data.y = y
-            else:
-                from . import _domain_torch as adapt
-
-                task_loss = criterion(**params_for("criterion", {**self.params, **net_kwargs}))
-                net_kwargs = {
-                    k: v for k, v in net_kwargs.items() if not k.startswith("criterion__")
-                }
-                module, criterion, extra = adapt.wrap(
-                    module,
-                    task_loss,
-                    self.params["domain_loss"],
-                    self.params["domain_loss_weight"],
-                    backbone.output_dim(),
-                    self.encoded.classifier,
-                )
                 net = self.net(
-                    module,
-                    criterion,
-                    {**net_kwargs, **extra},
-                    collate=adapt.DomainCollate(collate),
-                    adapt=adapt,
+                    module, criterion, net_kwargs, collate=collate, train_split=train_split
                 )
-                if isinstance(data, np.ndarray):
-                    data = ArrayDataset(data)
-                data = adapt.DomainDataset(data, np.where(target_rows, -2, 1), y)
-            net.fit(data, y)
+            else:
+                net = _adapting_net(self, module, criterion, net_kwargs, collate, train_split)
+            y_train = y if split is None else y[split[0]]
+            net.fit(train_data, y_train)
+            net.train_split = None  # it holds the validation rows
+            if plan.floor:
+                tuned = _floor.scores(
+                    self.encoded.loss, predict(net, valid_data, backbone.modality), y[split[1]]
+                )
+                self.outcome = _floor.keep_the_better(net, probe, probe_scores, start, tuned)
+                self.outcome["n_valid"] = len(split[1])
         return net
+
+
+def _adapting_net(trainer, module, criterion, net_kwargs, collate, train_split):
+    """The skorch net of a fit with a domain loss: the module inside skada's wrapper."""
+    from . import _domain_torch as adapt
+
+    task_loss = criterion(**params_for("criterion", {**trainer.params, **net_kwargs}))
+    net_kwargs = {k: v for k, v in net_kwargs.items() if not k.startswith("criterion__")}
+    module, criterion, extra = adapt.wrap(
+        module,
+        task_loss,
+        trainer.params["domain_loss"],
+        trainer.params["domain_loss_weight"],
+        trainer.backbone.output_dim(),
+        trainer.encoded.classifier,
+    )
+    return trainer.net(
+        module,
+        criterion,
+        {**net_kwargs, **extra},
+        collate=adapt.DomainCollate(collate),
+        adapt=adapt,
+        train_split=train_split,
+    )
+
+
+def datasets(trainer, rows, y, target_rows, split):
+    """The training data and the held-out (never augmented) data, as the trainer's net takes them.
+
+    The held-out data is None without a split."""
+    plan, backbone = trainer.plan, trainer.backbone
+
+    def make(training):
+        return inputs(
+            trainer.params,
+            plan,
+            backbone,
+            rows,
+            trainer.name,
+            training=training,
+            preprocess=backbone.preprocess,
+            modality=backbone.modality,
+        )
+
+    data = make(training=True)
+    if target_rows is not None:
+        from . import _domain_torch as adapt
+
+        domains = np.where(target_rows, -2, 1)
+        if isinstance(data, np.ndarray):
+            data = ArrayDataset(data)
+
+        def wrap(part, idx):
+            return adapt.DomainDataset(part, domains[idx], y[idx])
+
+    else:
+
+        def wrap(part, idx):
+            if isinstance(part, np.ndarray):
+                return skorch.dataset.Dataset(part, y[idx])
+            part.y = y[idx]
+            return part
+
+    if split is None:
+        if target_rows is not None or not isinstance(data, np.ndarray):
+            data = wrap(data, np.arange(len(y)))
+        return data, None
+    train, valid = split
+    held_out = make(training=False) if plan.augment and not plan.cached else data
+    train_data = _subset(data, train)
+    if target_rows is not None or not isinstance(train_data, np.ndarray):
+        train_data = wrap(train_data, train)
+    return train_data, wrap(_subset(held_out, valid), valid)
+
+
+def _subset(data, idx):
+    """Rows ``idx`` of what :func:`inputs` returned."""
+    if isinstance(data, np.ndarray):
+        return data[idx]
+    if isinstance(data, ArrayDataset):
+        return ArrayDataset(data.X[idx])
+    return SampleDataset([data.samples[i] for i in idx], data.transform)
 
 
 def _in_row_order(data, modality, run):
