@@ -591,6 +591,35 @@ def test_minilm_fine_tuning_matches_or_beats_linear_probe(reviews):
 
 
 @pytest.mark.slow
+def test_training_batches_group_rows_of_similar_length():
+    """Texts train in batches of similar length (less padding), drawn anew every epoch."""
+    from sktransfer.finetune._torch import ArrayDataset, TrainLoader
+
+    lengths = np.random.default_rng(0).integers(1, 200, 500)
+    X = np.empty(500, dtype=object)
+    X[:] = [np.zeros((n, 2), np.float32) for n in lengths]
+    dataset = ArrayDataset(X, np.zeros(500))
+
+    def batches(**kw):
+        loader = TrainLoader(
+            dataset, batch_size=32, collate_fn=lambda b: [len(x) for x, _ in b], **kw
+        )
+        return [list(b) for b in loader]
+
+    torch.manual_seed(0)
+    grouped, again = batches(shuffle=True), batches(shuffle=True)
+    plain = batches(shuffle=False)
+    for epoch in (grouped, again):
+        assert sorted(sum(epoch, [])) == sorted(lengths.tolist())  # every row, once
+        assert [len(b) for b in epoch] == [32] * 15 + [20]  # full batches, the partial last
+    assert grouped != again
+
+    def padded(epoch):
+        return sum(len(b) * max(b) for b in epoch)
+
+    assert padded(grouped) < 0.6 * padded(plain), (padded(grouped), padded(plain))
+
+
 def test_minilm_frozen_layers_are_cached_token_level(reviews):
     """k=2 of MiniLM's 7 blocks: the 5 frozen ones run once; training matches the uncached path."""
     X, y = list(reviews["text"][:48]), reviews["label"][:48]

@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from .._deps import require
-from ._torch import TransferNetClassifier, TransferNetRegressor
+from ._torch import TransferNetClassifier, TransferNetRegressor, grouped_order, row_lengths
 
 torch = require("torch", "domain adaptation")
 require("skada", purpose="domain adaptation while fine-tuning (domain_loss=...)")
@@ -205,6 +205,25 @@ class _BalancedSampler(DomainBalancedSampler):
         self.negative_indices = np.flatnonzero(domains < 0).tolist()
         longest = max(len(self.positive_indices), len(self.negative_indices))
         self.num_samples = int(math.ceil(longest / batch_size) * batch_size)
+        self.batch_size = batch_size
+
+    def __iter__(self):
+        lengths = row_lengths(self.dataset)
+        if lengths is None:
+            yield from super().__iter__()
+            return
+        # Texts: each domain's rows come in runs of similar length (see TrainLoader).
+        streams = [
+            self._cycle(self.positive_indices, lengths),
+            self._cycle(self.negative_indices, lengths),
+        ]
+        for _ in range(self.num_samples):
+            yield next(streams[0])
+            yield next(streams[1])
+
+    def _cycle(self, rows, lengths):
+        while True:
+            yield from grouped_order(rows, lengths, self.batch_size).tolist()
 
 
 class BalancedLoader(torch.utils.data.DataLoader):

@@ -7,6 +7,8 @@ so fitted estimators pickle.
 import contextlib
 import math
 
+import numpy as np
+
 from .._deps import require
 from ._plan import trainable_at_epoch
 
@@ -144,10 +146,11 @@ class TransferNetRegressor(_AmpMixin, skorch.NeuralNetRegressor):
 class SampleDataset(torch.utils.data.Dataset):
     """Raw samples, each loaded and transformed per item, with optional targets."""
 
-    def __init__(self, samples, transform, y=None):
+    def __init__(self, samples, transform, y=None, lengths=None):
         self.samples = samples
         self.transform = transform
         self.y = y
+        self.lengths = lengths  # the modality's row_lengths, for batching by length
 
     def __len__(self):
         return len(self.samples)
@@ -168,6 +171,73 @@ class ArrayDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         return self.X[i], self.y[i] if self.y is not None else 0
+
+
+def row_lengths(dataset):
+    """Each row's length (tokens of cached states or of texts), or None (fixed size)."""
+    if isinstance(dataset, torch.utils.data.Subset):
+        inner = row_lengths(dataset.dataset)
+        return None if inner is None else inner[np.asarray(dataset.indices)]
+    if hasattr(dataset, "inner"):  # a domain-adaptation dataset
+        return row_lengths(dataset.inner)
+    if isinstance(dataset, ArrayDataset) and dataset.X.dtype == object:
+        return np.asarray([len(x) for x in dataset.X])
+    return getattr(dataset, "lengths", None)
+
+
+def grouped_order(rows, lengths, batch_size, group=16):
+    """``rows`` shuffled so that each run of ``batch_size`` holds rows of similar length.
+
+    Rows are shuffled, cut into chunks of ``group`` batches, sorted by length
+    within each chunk and batched; the batches are then shuffled (a partial
+    batch stays last, so that the loader's batch boundaries fall on them). A
+    batch pads to its longest row: this pads far less than random batches,
+    while each epoch still draws other batches (as Hugging Face's
+    ``LengthGroupedSampler``). Uses torch's global RNG, as skorch's shuffling does.
+    """
+    rows = np.asarray(rows)
+    rows = rows[torch.randperm(len(rows)).numpy()]
+    batches = []
+    for start in range(0, len(rows), batch_size * group):
+        chunk = rows[start : start + batch_size * group]
+        chunk = chunk[np.argsort(-lengths[chunk], kind="stable")]
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    full = [b for b in batches if len(b) == batch_size]
+    partial = [b for b in batches if len(b) < batch_size]
+    full = [full[i] for i in torch.randperm(len(full)).tolist()]
+    return np.concatenate(full + partial) if batches else rows
+
+
+class LengthGroupedSampler(torch.utils.data.Sampler):
+    """Shuffled rows, batched by similar length (:func:`grouped_order`)."""
+
+    def __init__(self, lengths, batch_size):
+        self.lengths = lengths
+        self.batch_size = batch_size
+
+    def __len__(self):
+        return len(self.lengths)
+
+    def __iter__(self):
+        order = grouped_order(np.arange(len(self.lengths)), self.lengths, self.batch_size)
+        return iter(order.tolist())
+
+
+class TrainLoader(torch.utils.data.DataLoader):
+    """skorch's ``iterator_train``: shuffled batches, of rows of similar length for texts.
+
+    Texts of mixed lengths in random batches pad every row to the batch's
+    longest; grouping by length cut the padding (and the epoch's time) of
+    long, mixed texts.
+    """
+
+    def __init__(self, dataset, batch_size=1, shuffle=False, **kwargs):
+        lengths = row_lengths(dataset) if shuffle and "sampler" not in kwargs else None
+        if lengths is None:
+            super().__init__(dataset, batch_size=batch_size, shuffle=shuffle, **kwargs)
+        else:
+            sampler = LengthGroupedSampler(lengths, batch_size)
+            super().__init__(dataset, batch_size=batch_size, sampler=sampler, **kwargs)
 
 
 def silent(*args, **kwargs):

@@ -27,6 +27,7 @@ from ._torch import (
     GradualUnfreezing,
     Head,
     SampleDataset,
+    TrainLoader,
     TransferNetClassifier,
     TransferNetRegressor,
     WarmupCosine,
@@ -61,7 +62,7 @@ def _check_prefixed(name, kwargs, targets):
     for key in sorted(kwargs):
         prefix, _, arg = key.partition("__")
         target = targets.get(prefix)
-        if target is None or arg == "param_groups" or "__" in arg:
+        if target is None or not arg or arg == "param_groups" or "__" in arg:
             continue
         params = inspect.signature(target).parameters
         if arg in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
@@ -203,6 +204,7 @@ class Trainer:
         )
         if optimizer is torch.optim.AdamW:
             kwargs.setdefault("optimizer__weight_decay", 0.01)
+        kwargs.setdefault("iterator_train", TrainLoader)
         kwargs.setdefault("iterator_train__shuffle", True)
         if self.device.startswith("cuda"):
             kwargs.setdefault("iterator_train__pin_memory", True)
@@ -217,7 +219,10 @@ class Trainer:
         else:
             net_cls = TransferNetClassifier if classifier else TransferNetRegressor
         targets = {
-            "iterator_train": kwargs.get("iterator_train", torch.utils.data.DataLoader),
+            # TrainLoader passes its arguments on to torch's DataLoader.
+            "iterator_train": {TrainLoader: torch.utils.data.DataLoader}.get(
+                kwargs["iterator_train"], kwargs["iterator_train"]
+            ),
             "iterator_valid": torch.utils.data.DataLoader,
             "optimizer": optimizer,
             "criterion": criterion if isinstance(criterion, type) else None,
@@ -365,6 +370,8 @@ def datasets(trainer, rows, y, target_rows, split):
         )
 
     data = make(training=True)
+    if isinstance(data, SampleDataset):
+        data.lengths = backbone.modality.row_lengths(data.samples, backbone)
     if target_rows is not None:
         from . import _domain_torch as adapt
 
@@ -401,7 +408,8 @@ def _subset(data, idx):
         return data[idx]
     if isinstance(data, ArrayDataset):
         return ArrayDataset(data.X[idx])
-    return SampleDataset([data.samples[i] for i in idx], data.transform)
+    lengths = None if data.lengths is None else data.lengths[idx]
+    return SampleDataset([data.samples[i] for i in idx], data.transform, lengths=lengths)
 
 
 def _in_row_order(data, modality, run):

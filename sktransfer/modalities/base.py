@@ -272,6 +272,13 @@ class Modality:
         """A torch module run before the first block when it trains (images: normalisation)."""
         return None
 
+    def row_lengths(self, samples, backbone):
+        """Each sample's length in what a batch pads (text: tokens), or None (fixed size).
+
+        Training batches rows of similar length together when this is given.
+        """
+        return None
+
     # -- baselines --------------------------------------------------------------
     def baseline(self):
         """``(name, steps)``: unfitted transformers that turn X into features, without pretraining.

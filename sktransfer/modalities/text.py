@@ -109,6 +109,16 @@ class TextModality(Modality):
     def to_device(self, batch, backbone):
         return {k: v.to(backbone.device) if hasattr(v, "to") else v for k, v in batch.items()}
 
+    def row_lengths(self, samples, backbone):
+        out = []
+        for start in range(0, len(samples), 256):
+            texts = [s.value for s in samples[start : start + 256]]
+            batch = self.prepare(texts, backbone)
+            if "attention_mask" not in batch:  # a tokenizer without padding
+                return np.asarray([len(s.value) for s in samples])
+            out.append(batch["attention_mask"].sum(dim=1).numpy())
+        return np.concatenate(out) if out else np.zeros(0, dtype=int)
+
     def dummy_batch(self, backbone):
         return self.prepare(["a"], backbone)
 
