@@ -608,6 +608,53 @@ def _scarcity(y, regression):
     }
 
 
+#: The epoch budget of the report's from-scratch network, unless ``fine_tune_params`` sets one.
+SCRATCH_MAX_EPOCHS = 5
+
+
+def _validation_fraction(n_train):
+    """The share held out for early stopping: 50 rows when 10-20 % of ``n_train`` gives them."""
+    return float(np.clip(50 / max(n_train, 1), 0.1, 0.2))
+
+
+def _fold(est, X, y, split, scoring):
+    """Fit a clone of ``est`` on one fold; its test score and fit time."""
+    res = cross_validate(est, X, y, cv=[split], scoring=scoring, error_score="raise")
+    return float(res["test_score"][0]), float(res["fit_time"][0])
+
+
+def _cross_validate_all(approaches, X, y, splits, scoring, n_jobs, verbose):
+    """Every approach on every fold, ``n_jobs`` at a time, with progress per fold.
+
+    Returns ``{(approach, fold): (score, fit_time)}``. Approaches run in the
+    order given: the frozen encoder first fills the cache that the fine-tuner's
+    probe then reads.
+    """
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
+    tasks = [(name, k) for name, _, _ in approaches for k in range(len(splits))]
+    estimators = {name: est for name, est, _ in approaches}
+    jobs = (delayed(_fold)(estimators[name], X, y, splits[k], scoring) for name, k in tasks)
+    bar = tqdm(total=len(tasks), disable=not verbose, desc="transfer_report", unit="fit")
+    results = {}
+    outputs = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
+    for (name, k), (score, fit_time) in zip(tasks, outputs):
+        results[name, k] = (score, fit_time)
+        bar.set_postfix_str(f"{name}, fold {k + 1}: {score:.3f}", refresh=False)
+        bar.update(1)
+        log.info(
+            "transfer_report: %s, fold %d of %d: %.3f in %.1f s",
+            name,
+            k + 1,
+            len(splits),
+            score,
+            fit_time,
+        )
+    bar.close()
+    return results
+
+
 def transfer_report(
     X,
     y,
@@ -631,9 +678,13 @@ def transfer_report(
     (a) ``"pretrained features + linear"``: the frozen encoder, then a
         standardised logistic regression (ridge for regression);
     (b) ``"fine-tuned"``: the fine-tuning estimator from the pretrained
-        weights (``fine_tune_params``; default ``n_trainable_blocks=2``);
+        weights (``fine_tune_params``; default ``n_trainable_blocks=2``),
+        never worse than its own probe on its held-out rows;
     (c) ``"scratch"``: the same estimator and architecture with
-        ``weights=None`` and every block trained;
+        ``weights=None`` and every block trained, on a small fixed budget
+        (``SCRATCH_MAX_EPOCHS`` = 5 epochs unless ``fine_tune_params`` sets
+        ``max_epochs``): it shows what the architecture learns without
+        pretraining at a cost close to (b)'s, not its best;
     (d) the non-neural baseline: TF-IDF (word 1-2 grams) + linear model
         for text, raw 32x32 pixels + linear model for images.
 
@@ -650,19 +701,25 @@ def transfer_report(
         Include (b), (c), (d). (b) and (c) train networks and cost the most.
     fine_tune_params : dict, default=None
         Parameters of the fine-tuning estimator for (b) and (c), e.g.
-        ``{"n_trainable_blocks": 1, "max_epochs": 10}``.
+        ``{"n_trainable_blocks": 1, "max_epochs": 10}``. Unless it says
+        otherwise, ``validation_fraction`` holds out 50 of each fold's
+        training rows (10-20 % of them), so that early stopping and the
+        probe floor are on from about 250 training rows per fold.
     scoring : str, default=None
         Any scikit-learn scorer name; None: accuracy (classes) or R².
     random_state : int, default=0
         Seeds the folds (``cv`` as an int) and every network's initialisation and batches.
     n_jobs : int, default=None
-        Folds in parallel (each fold's networks share nothing).
+        Fits (every approach on every fold) in parallel processes. Each
+        process has its own in-memory cache; give the fine-tuners a disk
+        ``cache`` folder through ``fine_tune_params`` to share one.
     device : str, default="auto"
         Where the networks run: "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "mps".
     verbose : bool, default=False
-        A progress bar over the approaches' folds, and the encoders' and
-        fine-tuners' own progress. Each approach's result is also logged at
-        INFO level to the ``sktransfer.selection`` logger.
+        A progress bar over the approaches' folds (each fold's score as it
+        ends), and the encoders' and fine-tuners' own progress. Each fold's
+        and each approach's result is also logged at INFO level to the
+        ``sktransfer.selection`` logger.
 
     Returns
     -------
@@ -730,7 +787,12 @@ def transfer_report(
         )
     ]
     tuner_cls = estimator_class(modality, "regressor" if regression else "classifier")
-    params = {"n_trainable_blocks": 2, **(fine_tune_params or {})}
+    params = {
+        "n_trainable_blocks": 2,
+        # Early stopping ("auto") needs 50 held-out rows: hold out up to 20 % to get them.
+        "validation_fraction": _validation_fraction(min(len(train) for train, _ in splits)),
+        **(fine_tune_params or {}),
+    }
     common = dict(model=model, random_state=random_state, device=device, verbose=verbose)
     if fine_tune:
         tuned = tuner_cls(**common).set_params(**params)
@@ -738,7 +800,12 @@ def transfer_report(
             (f"fine-tuned (n_trainable_blocks={tuned.n_trainable_blocks})", tuned, True)
         )
     if scratch:
-        scratch_params = {**params, "n_trainable_blocks": "all", "weights": None}
+        scratch_params = {
+            "max_epochs": SCRATCH_MAX_EPOCHS,
+            **params,
+            "n_trainable_blocks": "all",
+            "weights": None,
+        }
         approaches.append(
             (
                 "scratch (weights=None, all blocks)",
@@ -750,27 +817,18 @@ def transfer_report(
         name, est = _baseline(modality, regression)
         approaches.append((name, est, False))
 
-    from tqdm.auto import tqdm
-
+    results = _cross_validate_all(approaches, X, y, splits, scoring, n_jobs, verbose)
     rows, per_fold = [], {}
-    # One step per approach and fold: the fine-tuned and scratch ones take most of the time.
-    bar = tqdm(
-        total=len(approaches) * len(splits), disable=not verbose, desc="transfer_report", unit="fit"
-    )
-    for name, est, pretrained in approaches:
-        bar.set_postfix_str(name, refresh=True)
-        res = cross_validate(
-            est, X, y, cv=splits, scoring=scoring, n_jobs=n_jobs, error_score="raise"
-        )
-        bar.update(len(splits))
-        scores = np.asarray(res["test_score"], dtype=float)
+    for name, _, pretrained in approaches:
+        scores = np.asarray([results[name, k][0] for k in range(len(splits))], dtype=float)
+        fit_time = float(np.mean([results[name, k][1] for k in range(len(splits))]))
         log.info(
             "transfer_report: %s: %s %.3f ± %.3f, %.1f s per fold",
             name,
             scoring,
             scores.mean(),
             scores.std(),
-            float(np.mean(res["fit_time"])),
+            fit_time,
         )
         per_fold[name] = (scores, pretrained)
         rows.append(
@@ -781,11 +839,10 @@ def transfer_report(
                 "std": scores.std(ddof=1) if len(scores) > 1 else 0.0,
                 "min": scores.min(),
                 "max": scores.max(),
-                "fit_time_s": float(np.mean(res["fit_time"])),
+                "fit_time_s": fit_time,
                 "fold_scores": scores.round(4).tolist(),
             }
         )
-    bar.close()
     table = pd.DataFrame(rows).set_index("approach")
     context = _scarcity(y, regression)
     table.attrs["context"] = context

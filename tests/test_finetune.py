@@ -591,6 +591,31 @@ def test_minilm_fine_tuning_matches_or_beats_linear_probe(reviews):
 
 
 @pytest.mark.slow
+def test_augmentation_fits_the_input(digits):
+    """Grey images get crops only; colour images crops and colour jitter; crops keep the digit."""
+    from PIL import Image
+    from torchvision.transforms import v2
+
+    from sktransfer.modalities.image import ImageTransform, _is_grey
+
+    preprocess = get_backbone("sktransfer/tiny-cnn").preprocess
+    transform = ImageTransform(preprocess, True)
+    grey = Image.fromarray(digits[0][0]).convert("RGB")
+    colour = Image.fromarray(np.random.default_rng(0).integers(0, 255, (8, 8, 3), np.uint8))
+    assert _is_grey(grey) and not _is_grey(colour)
+    torch.manual_seed(0)
+    out = transform(grey)
+    assert out.dtype == torch.uint8 and out.shape[0] == 3
+    assert torch.equal(out[0], out[1]) and torch.equal(out[1], out[2])
+
+    def has_jitter(grey_input):
+        return any(isinstance(t, v2.ColorJitter) for t in transform._aug[grey_input].transforms)
+
+    assert has_jitter(False) and not has_jitter(True)
+    crop = transform._aug[True].transforms[0]
+    assert crop.scale == (0.8, 1.0)
+
+
 def test_training_batches_group_rows_of_similar_length():
     """Texts train in batches of similar length (less padding), drawn anew every epoch."""
     from sktransfer.finetune._torch import ArrayDataset, TrainLoader

@@ -1,5 +1,6 @@
 """Model choice and negative transfer: rank_encoders, EncoderSelector, transfer_report."""
 
+import logging
 import pickle
 import warnings
 
@@ -304,3 +305,40 @@ def test_transfer_report_with_fine_tuning_and_scratch(digits200):
         transfer_report(X, y[:-1], "sktransfer/tiny-cnn")
     with pytest.raises(ValueError, match="too few samples per class"):
         transfer_report(X[:3], [0, 1, 1], "sktransfer/tiny-cnn")
+
+
+@pytest.mark.slow
+def test_transfer_report_budgets_progress_per_fold_and_n_jobs(caplog, monkeypatch):
+    from sktransfer import selection
+
+    X = [f"{'good' if i % 2 else 'bad'} film number {i}" for i in range(300)]
+    y = np.arange(300) % 2
+    seen = []
+    fold = selection._fold
+
+    def recording(est, *args):
+        seen.append(est.get_params())
+        return fold(est, *args)
+
+    monkeypatch.setattr(selection, "_fold", recording)
+    kw = dict(cv=3, baseline=False, fine_tune_params={"n_trainable_blocks": 1})
+    with caplog.at_level(logging.INFO, logger="sktransfer.selection"):
+        report = transfer_report(X, y, "sktransfer/tiny-text", **kw)
+    tuned, scratch = seen[3], seen[6]
+    # 200 training rows per fold: 20 % held out (40 rows), the most it holds out.
+    assert tuned["validation_fraction"] == scratch["validation_fraction"] == 0.2
+    assert tuned["max_epochs"] == "auto" and tuned["n_trainable_blocks"] == 1
+    assert scratch["max_epochs"] == selection.SCRATCH_MAX_EPOCHS == 5
+    assert scratch["weights"] is None and scratch["n_trainable_blocks"] == "all"
+    folds = [r.getMessage() for r in caplog.records if ", fold " in r.getMessage()]
+    assert len(folds) == 9 and folds[0].startswith(
+        "transfer_report: pretrained features + linear, fold 1 of 3: "
+    )
+    # Parallel fits give the same scores as one at a time.
+    monkeypatch.setattr(selection, "_fold", fold)
+    parallel = transfer_report(X, y, "sktransfer/tiny-text", n_jobs=2, **kw)
+    np.testing.assert_allclose(
+        np.stack(parallel["fold_scores"]), np.stack(report["fold_scores"]), atol=1e-9
+    )
+    assert selection._validation_fraction(400) == 0.125
+    assert selection._validation_fraction(1000) == 0.1

@@ -110,9 +110,10 @@ DOCS = {
     ),
     "augment": (
         'bool or "flip"',
-        """Random resized crops and colour jitter on training images; "flip"
-        adds horizontal flips; False turns augmentation off (and lets frozen
-        blocks be cached).""",
+        """Random resized crops that keep at least 80 % of the image (near its
+        own shape), and colour jitter on colour images (not on grey ones);
+        "flip" adds horizontal flips; False turns augmentation off (and lets
+        frozen blocks be cached).""",
     ),
     "freeze_batchnorm": (
         'bool or "auto"',

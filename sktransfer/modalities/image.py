@@ -269,12 +269,25 @@ class ImageTransform:
             from torchvision.transforms import v2
 
             size = self.preprocess.crop_size
-            ops = [v2.RandomResizedCrop(size, scale=(0.6, 1.0), antialias=True)]
+            # At least 80 % of the area, near the image's own shape: small
+            # images whose object fills the frame (digits, glyphs) keep it.
+            ops = [v2.RandomResizedCrop(size, scale=(0.8, 1.0), ratio=(0.9, 1.1), antialias=True)]
             if self.augment == "flip":
                 ops.append(v2.RandomHorizontalFlip())
-            ops += [v2.ColorJitter(0.2, 0.2, 0.2), v2.PILToTensor()]
-            self._aug = v2.Compose(ops)
-        return self._aug(img)
+            self._aug = {
+                # Grey images get no colour jitter: there is no colour to vary,
+                # and grey sets (digits, glyphs, scans) carry their signal in
+                # the contrast of stroke and background.
+                True: v2.Compose([*ops, v2.PILToTensor()]),
+                False: v2.Compose([*ops, v2.ColorJitter(0.2, 0.2, 0.2), v2.PILToTensor()]),
+            }
+        return self._aug[_is_grey(img)](img)
+
+
+def _is_grey(img):
+    """Whether an RGB PIL image's three channels are equal everywhere."""
+    a = np.asarray(img)
+    return bool((a[..., 0] == a[..., 1]).all() and (a[..., 1] == a[..., 2]).all())
 
 
 class Pixels(TransformerMixin, BaseEstimator):
