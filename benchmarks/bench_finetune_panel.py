@@ -38,6 +38,7 @@ DEPTHS = (0, 1, 2, "all")
 
 def image_sets():
     from skimage.data import lfw_subset
+
     from sktransfer.datasets import load_digit_images, load_digits_on_photos, load_printed_digits
 
     images, target = load_digit_images()
@@ -68,9 +69,11 @@ def split(y, n_train, n_test, seed):
     n_test = min(n_test, len(y) - n_train)
     rows = np.arange(len(y))
     train, rest = train_test_split(rows, train_size=n_train, stratify=y, random_state=seed)
-    test = rest if n_test == len(rest) else train_test_split(
-        rest, train_size=n_test, stratify=y[rest], random_state=seed
-    )[0]
+    test = (
+        rest
+        if n_test == len(rest)
+        else train_test_split(rest, train_size=n_test, stratify=y[rest], random_state=seed)[0]
+    )
     return train, test
 
 

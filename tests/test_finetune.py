@@ -389,6 +389,20 @@ def test_early_stopping_restores_best_and_validates_split():
     TextClassifier(model="sktransfer/tiny-text", max_epochs=1, **FAST).fit(["a", "b"], [0, 1])
 
 
+def test_auto_epoch_budget():
+    """About 300 steps (at least 10 epochs); with a domain loss about 150 (at least 5)."""
+    from sktransfer.finetune._plan import _max_epochs
+
+    params = dict(max_epochs="auto", validation_fraction=0.1, batch_size=32)
+    assert _max_epochs(params, 64, "none", None) == 100  # 2 steps an epoch: the cap
+    assert _max_epochs(params, 1000, "split", None) == 11  # 29 steps an epoch
+    assert _max_epochs(params, 100_000, "split", None) == 10  # the floor
+    # 1,000 source and 500 target rows: 32 steps an epoch, each of 32 + 32 rows.
+    assert _max_epochs(params, 1500, "none", (1000, 500)) == 5
+    assert _max_epochs(params, 150, "none", (100, 50)) == 38
+    assert _max_epochs({**params, "max_epochs": 7}, 1500, "none", (1000, 500)) == 7
+
+
 def test_early_stopping_auto_needs_a_validation_set_of_50():
     """Few-shot data trains without early stopping (its validation loss is noise)."""
 

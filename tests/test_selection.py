@@ -295,7 +295,7 @@ def test_transfer_report_with_fine_tuning_and_scratch(digits200):
     assert list(report.index) == [
         "pretrained features + linear",
         "fine-tuned (n_trainable_blocks=1)",
-        "scratch (weights=None, all blocks)",
+        "scratch (weights=None, n_trainable_blocks=1)",
         "baseline: raw pixels (32x32) + linear model",
     ]
     assert report["pretrained"].tolist() == [True, True, False, False]
@@ -329,7 +329,7 @@ def test_transfer_report_budgets_progress_per_fold_and_n_jobs(caplog, monkeypatc
     assert tuned["validation_fraction"] == scratch["validation_fraction"] == 0.2
     assert tuned["max_epochs"] == "auto" and tuned["n_trainable_blocks"] == 1
     assert scratch["max_epochs"] == selection.SCRATCH_MAX_EPOCHS == 5
-    assert scratch["weights"] is None and scratch["n_trainable_blocks"] == "all"
+    assert scratch["weights"] is None and scratch["n_trainable_blocks"] == 1
     folds = [r.getMessage() for r in caplog.records if ", fold " in r.getMessage()]
     assert len(folds) == 9 and folds[0].startswith(
         "transfer_report: pretrained features + linear, fold 1 of 3: "

@@ -132,7 +132,9 @@ DOCS = {
         'int or "auto"',
         """"auto": at least 10 epochs and about 300 optimiser steps (few-shot
         data gets more epochs), at most 100; early stopping usually ends
-        training sooner. The value used is ``max_epochs_``.""",
+        training sooner. With a ``domain_loss``, whose steps carry source
+        and target rows, about 150 steps and at least 5 epochs. The value
+        used is ``max_epochs_``.""",
     ),
     "lr": ("float", "The head's learning rate (> 0); the blocks learn at fractions of it."),
     "batch_size": ("int", "Samples per optimiser step (and per forward pass when predicting)."),
