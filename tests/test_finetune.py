@@ -131,7 +131,19 @@ def test_fine_tuning_that_hurts_restores_the_probe(digits, pretrained_tiny_cnn):
     # What is kept is the probe: the pretrained blocks unchanged...
     encoder = ImageEncoder(model="sktransfer/tiny-cnn", weights=pretrained_tiny_cnn).fit(X)
     np.testing.assert_allclose(clf.transform(X), encoder.transform(X), atol=1e-5)
-    # ...and the probe's head, scoring on the held-out rows what the probe scored.
+    # ...and the probe's head, scoring on the held-out rows what the probe scored: the very
+    # model that n_trainable_blocks=0 fits with the same random_state.
+    probe, _ = _floor_fit(
+        ImageClassifier,
+        X,
+        y,
+        weights=pretrained_tiny_cnn,
+        n_trainable_blocks=0,
+        lr=3.0,
+        backbone_lr_scale=1.0,
+    )
+    # (Up to float rounding: the kept probe runs the blocks, the k=0 fit reads cached features.)
+    np.testing.assert_allclose(clf.predict_proba(X), probe.predict_proba(X), atol=1e-5)
     valid = clf.validation_rows_
     assert len(valid) == 60 and len(np.unique(valid)) == 60
     assert clf.score(X[valid], y[valid]) == pytest.approx(scores["probe"])

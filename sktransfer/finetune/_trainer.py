@@ -293,17 +293,19 @@ class Trainer:
         with torch.random.fork_rng(devices=devices, enabled=seed is not None):
             if seed is not None:
                 torch.manual_seed(seed)
-            module = self.module()
             split = _floor.held_out_split(plan, y, seed)
             self.validation_rows = None if split is None else split[1]
             probe = probe_scores = None
             if plan.probe_first or plan.floor:
+                # First, from the fresh seed: the probe is then exactly the
+                # n_trainable_blocks=0 fit with the same random_state.
                 labelled = (
                     np.arange(len(rows)) if target_rows is None else np.flatnonzero(~target_rows)
                 )
                 probe, probe_scores = self.probe(rows, y, labelled, split)
-                if plan.probe_first:
-                    module.head = copy.deepcopy(probe.module_.head)
+            module = self.module()
+            if plan.probe_first:
+                module.head = copy.deepcopy(probe.module_.head)
             start = copy.deepcopy(module.state_dict()) if plan.floor else None
             train_data, valid_data = datasets(self, rows, y, target_rows, split)
             train_split = self.given_split() if valid_data is None else predefined_split(valid_data)
