@@ -21,8 +21,9 @@ and "all", every other parameter at its default, ``random_state=seed``.
 Reported: test accuracy, fit time, and for fine-tuning whether the probe
 floor kept the probe (``fine_tuning_helped_``).
 
-Run: ``python benchmarks/bench_finetune_panel.py`` (about an hour on 2
-cores); ``--only texts`` or ``--only images``; ``--quick`` for a smoke run.
+Run: ``python benchmarks/bench_finetune_panel.py`` (hours on 2 cores);
+``--only texts`` or ``--only images``, ``--sets digits,faces`` for some sets;
+``--quick`` for a smoke run.
 """
 
 import argparse
@@ -114,6 +115,7 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", choices=["images", "texts"])
+    parser.add_argument("--sets", help="comma-separated names: only these sets")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     if args.quick:
@@ -121,13 +123,16 @@ def main():
     common.setup(args.threads)
     from sktransfer import ImageClassifier, TextClassifier
 
+    wanted = None if args.sets is None else set(args.sets.split(","))
     results = {}
     if args.only != "texts":
         for name, X, y in image_sets():
-            results[name] = run_set(name, X, y, ImageClassifier, args, "efficientnet_lite0")
+            if wanted is None or name in wanted:
+                results[name] = run_set(name, X, y, ImageClassifier, args, "efficientnet_lite0")
     if args.only != "images":
         for name, X, y in text_sets():
-            results[name] = run_set(name, X, y, TextClassifier, args, "all-MiniLM-L6-v2")
+            if wanted is None or name in wanted:
+                results[name] = run_set(name, X, y, TextClassifier, args, "all-MiniLM-L6-v2")
 
     print()
     print(f"Machine: {common.machine()}; load {common.load()}")

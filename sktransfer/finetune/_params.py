@@ -292,7 +292,7 @@ ATTRIBUTES = {
             "fine_tuning_helped_",
             "bool or None",
             """Whether the fine-tuned network beat the linear probe on the held-out
-        rows (higher ``score``; on a tie, lower loss). When it did not, fit
+        rows (a strictly higher ``score``; a tie keeps the probe). When it did not, fit
         keeps the probe (the pretrained blocks unchanged, the head fitted on
         their features) and warns with :class:`~sktransfer.FineTuningWarning`.
         None when nothing was compared: no blocks trained, no held-out split
