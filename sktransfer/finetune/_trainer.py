@@ -298,7 +298,8 @@ class Trainer:
             probe = probe_scores = None
             if plan.probe_first or plan.floor:
                 # First, from the fresh seed: the probe is then exactly the
-                # n_trainable_blocks=0 fit with the same random_state.
+                # n_trainable_blocks=0 fit with the same random_state (when
+                # that fit reads cached features too: text, augment=False).
                 labelled = (
                     np.arange(len(rows)) if target_rows is None else np.flatnonzero(~target_rows)
                 )
