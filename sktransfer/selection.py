@@ -613,8 +613,10 @@ SCRATCH_MAX_EPOCHS = 5
 
 
 def _validation_fraction(n_train):
-    """The share held out for early stopping: 50 rows when 10-20 % of ``n_train`` gives them."""
-    return float(np.clip(50 / max(n_train, 1), 0.1, 0.2))
+    """The share held out for early stopping: the 50 rows that "auto" needs, within 10-20 %."""
+    from .finetune._plan import AUTO_EARLY_STOPPING_MIN_VALID
+
+    return float(np.clip(AUTO_EARLY_STOPPING_MIN_VALID / max(n_train, 1), 0.1, 0.2))
 
 
 def _fold(est, X, y, split, scoring):

@@ -112,15 +112,8 @@ def test_fine_tuning_that_hurts_restores_the_probe(digits, pretrained_tiny_cnn):
     images, target = digits
     X, y = images[1000:1300], target[1000:1300] % 3
     # A learning rate 1,000 times the default's for the blocks destroys their features.
-    clf, caught = _floor_fit(
-        ImageClassifier,
-        X,
-        y,
-        weights=pretrained_tiny_cnn,
-        n_trainable_blocks=2,
-        lr=3.0,
-        backbone_lr_scale=1.0,
-    )
+    wrecking = dict(weights=pretrained_tiny_cnn, lr=3.0, backbone_lr_scale=1.0)
+    clf, caught = _floor_fit(ImageClassifier, X, y, n_trainable_blocks=2, **wrecking)
     assert clf.fine_tuning_helped_ is False
     scores = clf.validation_scores_
     assert scores["fine_tuned"] < scores["probe"] - 0.1, scores
@@ -133,15 +126,7 @@ def test_fine_tuning_that_hurts_restores_the_probe(digits, pretrained_tiny_cnn):
     np.testing.assert_allclose(clf.transform(X), encoder.transform(X), atol=1e-5)
     # ...and the probe's head, scoring on the held-out rows what the probe scored: the very
     # model that n_trainable_blocks=0 fits with the same random_state.
-    probe, _ = _floor_fit(
-        ImageClassifier,
-        X,
-        y,
-        weights=pretrained_tiny_cnn,
-        n_trainable_blocks=0,
-        lr=3.0,
-        backbone_lr_scale=1.0,
-    )
+    probe, _ = _floor_fit(ImageClassifier, X, y, n_trainable_blocks=0, **wrecking)
     # (Up to float rounding: the kept probe runs the blocks, the k=0 fit reads cached features.)
     np.testing.assert_allclose(clf.predict_proba(X), probe.predict_proba(X), atol=1e-5)
     valid = clf.validation_rows_

@@ -220,9 +220,9 @@ class Trainer:
             net_cls = TransferNetClassifier if classifier else TransferNetRegressor
         targets = {
             # TrainLoader passes its arguments on to torch's DataLoader.
-            "iterator_train": {TrainLoader: torch.utils.data.DataLoader}.get(
-                kwargs["iterator_train"], kwargs["iterator_train"]
-            ),
+            "iterator_train": torch.utils.data.DataLoader
+            if kwargs["iterator_train"] is TrainLoader
+            else kwargs["iterator_train"],
             "iterator_valid": torch.utils.data.DataLoader,
             "optimizer": optimizer,
             "criterion": criterion if isinstance(criterion, type) else None,
@@ -398,7 +398,8 @@ def datasets(trainer, rows, y, target_rows, split):
             data = wrap(data, np.arange(len(y)))
         return data, None
     train, valid = split
-    held_out = make(training=False) if plan.augment and not plan.cached else data
+    # Augmented inputs are never cached (the plan), so the held-out rows need their own.
+    held_out = make(training=False) if plan.augment else data
     train_data = _subset(data, train)
     if target_rows is not None or not isinstance(train_data, np.ndarray):
         train_data = wrap(train_data, train)
