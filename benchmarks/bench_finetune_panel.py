@@ -23,7 +23,8 @@ floor kept the probe (``fine_tuning_helped_``).
 
 Run: ``python benchmarks/bench_finetune_panel.py`` (hours on 2 cores);
 ``--only texts`` or ``--only images``, ``--sets digits,faces`` for some sets;
-``--quick`` for a smoke run.
+``--quick`` for a smoke run; ``--device cuda --workers 8`` on a GPU machine
+(workers build the augmented training images in parallel).
 """
 
 import argparse
@@ -89,7 +90,21 @@ def run_set(name, X, y, estimator, args, model):
     out = {"n_train": len(train), "n_test": len(test), "fits": {}}
     for depth in DEPTHS:
         clear_cache()
-        est = estimator(model=model, n_trainable_blocks=depth, random_state=args.seed)
+        extra = (
+            {
+                "iterator_train__num_workers": args.workers,
+                "iterator_train__persistent_workers": True,
+            }
+            if args.workers
+            else {}
+        )
+        est = estimator(
+            model=model,
+            n_trainable_blocks=depth,
+            random_state=args.seed,
+            device=args.device,
+            **extra,
+        )
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -116,6 +131,10 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", choices=["images", "texts"])
     parser.add_argument("--sets", help="comma-separated names: only these sets")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, ... (default: auto)")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="DataLoader worker processes for training batches"
+    )
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     if args.quick:
