@@ -70,6 +70,7 @@ IMAGE_CONSTRAINTS = {
     "augment": ["boolean", StrOptions({"flip"})],
     "freeze_batchnorm": ["boolean", StrOptions({"auto"})],
 }
+TEXT_CONSTRAINTS = {"objective": [StrOptions({"task", "contrastive"})]}
 #: The new head's parameters, given with skorch's ``module__`` prefix.
 HEAD_CONSTRAINTS = {
     "module__hidden": [None, IntInterval(1, None, closed="left")],
@@ -107,6 +108,19 @@ DOCS = {
         can Distort Pretrained Features and Underperform Out-of-Distribution",
         ICLR 2022): a random head's early gradients would otherwise disturb
         the pretrained blocks. "random" starts from a random head.""",
+    ),
+    "objective": (
+        '{"task", "contrastive"}',
+        """How the trainable blocks learn. "task": with the head, on the task's
+        loss (cross-entropy, or squared error for numbers). "contrastive":
+        SetFit's two stages, for few labels: first the blocks alone learn to
+        give rows of the same class (for numbers: close targets) embeddings
+        of high cosine similarity, from every pair of rows inside each batch
+        of ``batch_size`` (so memory never grows with the number of pairs);
+        then the head is fitted on the new embeddings, as the probe is.
+        ``max_epochs`` counts the first stage's epochs ("auto": about 40
+        steps, at least 5 epochs). Needs ``n_trainable_blocks >= 1``; no
+        ``domain_loss`` or ``unfreeze_every``.""",
     ),
     "augment": (
         'bool or "flip"',

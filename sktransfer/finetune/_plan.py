@@ -78,6 +78,7 @@ class FitPlan:
     unfreeze_every: object
     cached: int
     max_epochs: int
+    head_epochs: int  # of a head fitted alone (the probe; the contrastive objective's head)
     early_stopping: bool
     validation: str  # "none", "split" (validation_fraction) or "given" (a train_split callable)
     validation_fraction: float
@@ -90,6 +91,7 @@ class FitPlan:
     layer_decay: float
     domain_losses: tuple
     domain_rows: object
+    objective: str = "task"
 
     @property
     def module_blocks(self):
@@ -173,6 +175,39 @@ def _max_epochs(params, n_rows, validation, domain_rows):
     return int(min(100, max(least, np.ceil(steps / steps_per_epoch))))
 
 
+#: Contrastive steps of ``max_epochs="auto"`` (each embeds one batch and
+#: scores every pair in it), at least 5 epochs and at most 100.
+CONTRASTIVE_STEPS = 40
+
+
+def _contrastive_epochs(params, n_rows, validation):
+    """``max_epochs`` of the contrastive objective's first stage: epochs over the body."""
+    if params["max_epochs"] != "auto":
+        return int(params["max_epochs"])
+    n_train = n_rows if validation == "none" else int(n_rows * (1 - params["validation_fraction"]))
+    steps_per_epoch = max(1, n_train // params["batch_size"])
+    return int(min(100, max(5, np.ceil(CONTRASTIVE_STEPS / steps_per_epoch))))
+
+
+def _check_contrastive(name, params, first, adapting):
+    if first == 0:
+        raise ValueError(
+            f'{name}: objective="contrastive" trains the body, so it needs n_trainable_blocks >= 1 '
+            '(or "all"); with n_trainable_blocks=0 use the default objective="task" (a linear '
+            "probe)."
+        )
+    if adapting:
+        raise ValueError(
+            f'{name}: objective="contrastive" does not take a domain_loss: its pairs need labels, '
+            'and target rows have none. Use the default objective="task" to adapt.'
+        )
+    if params["unfreeze_every"] is not None:
+        raise ValueError(
+            f'{name}: objective="contrastive" trains a fixed set of blocks; set '
+            "unfreeze_every=None."
+        )
+
+
 def make(params, *, name, backbone, y_fit, target, classifier, multilabel):
     """The plan for fitting ``y_fit`` (a row each; ``target`` marks unlabelled target rows)."""
     n_blocks = backbone.n_blocks
@@ -192,7 +227,13 @@ def make(params, *, name, backbone, y_fit, target, classifier, multilabel):
         validation = "split"
     else:
         validation = "none"
-    max_epochs = _max_epochs(params, n_rows, validation, domain_rows)
+    objective = params.get("objective", "task")
+    head_epochs = _max_epochs(params, n_rows, validation, domain_rows)
+    if objective == "contrastive":
+        _check_contrastive(name, params, first, adapting)
+        max_epochs = _contrastive_epochs(params, n_rows, validation)
+    else:
+        max_epochs = head_epochs
 
     every = params["unfreeze_every"]
     last = first if every is None else min(n_blocks, first + (max_epochs - 1) // every)
@@ -221,12 +262,14 @@ def make(params, *, name, backbone, y_fit, target, classifier, multilabel):
         unfreeze_every=every,
         cached=cached,
         max_epochs=max_epochs,
+        head_epochs=head_epochs,
         early_stopping=early_stopping,
         validation=validation,
         validation_fraction=params["validation_fraction"],
         stratified=stratified,
         probe_first=(
-            params["head_init"] == "probe"
+            objective == "task"
+            and params["head_init"] == "probe"
             and pretrained
             and bool(params["cache"])
             and cached < n_blocks
@@ -241,4 +284,5 @@ def make(params, *, name, backbone, y_fit, target, classifier, multilabel):
         layer_decay=float(params["layer_decay"]),
         domain_losses=_domain.parts(params["domain_loss"]) if adapting else (),
         domain_rows=domain_rows,
+        objective=objective,
     )

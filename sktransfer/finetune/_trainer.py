@@ -18,7 +18,7 @@ from skorch.utils import params_for
 
 from .._features import compute_features
 from ..backbones._nets import CachedHeadNet
-from . import _floor
+from . import _contrastive, _floor
 from ._params import OPTIMIZERS, SKORCH_PREFIXES
 from ._plan import block_lr_scales
 from ._torch import (
@@ -233,7 +233,7 @@ class Trainer:
             criterion=criterion,
             optimizer=optimizer,
             lr=params["lr"],
-            max_epochs=self.plan.max_epochs,
+            max_epochs=self.plan.head_epochs if probe else self.plan.max_epochs,
             batch_size=params["batch_size"],
             train_split=train_split,
             callbacks=callbacks,
@@ -259,13 +259,22 @@ class Trainer:
             True,
             self.name,
         )
-        y = y[labelled]
-        train, valid = np.arange(len(labelled)), None
-        train_split = self.given_split()
         if split is not None:
             # Positions within the labelled rows (both are sorted).
-            train = np.searchsorted(labelled, np.intersect1d(split[0], labelled))
-            valid = np.searchsorted(labelled, np.intersect1d(split[1], labelled))
+            split = tuple(np.searchsorted(labelled, np.intersect1d(s, labelled)) for s in split)
+        net = self.fit_head(pooled, y[labelled], split)
+        scores = None
+        if split is not None:
+            scores = _floor.scores(
+                self.encoded.loss, net.predict_proba(pooled[split[1]]), y[labelled][split[1]]
+            )
+        return net, scores
+
+    def fit_head(self, pooled, y, split):
+        """A head-only net fitted on the rows ``pooled`` (stopping on ``split[1]``, if given)."""
+        train, train_split = np.arange(len(y)), self.given_split()
+        if split is not None:
+            train, valid = split
             train_split = predefined_split(skorch.dataset.Dataset(pooled[valid], y[valid]))
         criterion, net_kwargs = self.criterion()
         net = self.net(
@@ -273,10 +282,7 @@ class Trainer:
         )
         net.fit(pooled[train], y[train])
         net.train_split = None  # it holds the validation rows
-        scores = None
-        if valid is not None:
-            scores = _floor.scores(self.encoded.loss, net.predict_proba(pooled[valid]), y[valid])
-        return net, scores
+        return net
 
     def fit(self, rows, target_rows):
         """Train and return the skorch net; ``target_rows`` marks unlabelled target rows.
@@ -312,14 +318,17 @@ class Trainer:
             train_split = self.given_split() if valid_data is None else predefined_split(valid_data)
             collate = getattr(module, "collate", None)
             criterion, net_kwargs = self.criterion()
-            if target_rows is None:
+            if target_rows is not None:
+                net = _adapting_net(self, module, criterion, net_kwargs, collate, train_split)
+            else:
                 net = self.net(
                     module, criterion, net_kwargs, collate=collate, train_split=train_split
                 )
+            if plan.objective == "contrastive":
+                net.initialize()
+                net = _contrastive.fit(self, net, train_data, valid_data, y, split)
             else:
-                net = _adapting_net(self, module, criterion, net_kwargs, collate, train_split)
-            y_train = y if split is None else y[split[0]]
-            net.fit(train_data, y_train)
+                net.fit(train_data, y if split is None else y[split[0]])
             net.train_split = None  # it holds the validation rows
             if plan.floor:
                 tuned = _floor.scores(
@@ -423,6 +432,7 @@ def _in_row_order(data, modality, run):
     the outputs are put back in row order.
     """
     order = None
+    data = copy.copy(data)  # reordered here, and the caller's may be used again
     if isinstance(data, SampleDataset):
         order = np.asarray(modality.batch_order(data.samples), dtype=np.int64)
         data.samples = [data.samples[i] for i in order]

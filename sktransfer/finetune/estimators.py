@@ -197,6 +197,7 @@ class TextClassifier(_Classifier):
     """
 
     _modality = "text"
+    _parameter_constraints = {**_Classifier._parameter_constraints, **_params.TEXT_CONSTRAINTS}
 
     def __init__(
         self,
@@ -205,6 +206,7 @@ class TextClassifier(_Classifier):
         weights="DEFAULT",
         n_trainable_blocks=0,
         head_init="probe",
+        objective="task",
         class_weight=None,
         max_epochs="auto",
         lr=3e-3,
@@ -231,6 +233,7 @@ class TextClassifier(_Classifier):
         self.weights = weights
         self.n_trainable_blocks = n_trainable_blocks
         self.head_init = head_init
+        self.objective = objective
         self.class_weight = class_weight
         self.max_epochs = max_epochs
         self.lr = lr
@@ -274,6 +277,7 @@ class TextRegressor(_Regressor):
     """
 
     _modality = "text"
+    _parameter_constraints = {**_Regressor._parameter_constraints, **_params.TEXT_CONSTRAINTS}
 
     def __init__(
         self,
@@ -282,6 +286,7 @@ class TextRegressor(_Regressor):
         weights="DEFAULT",
         n_trainable_blocks=0,
         head_init="probe",
+        objective="task",
         max_epochs="auto",
         lr=3e-3,
         batch_size=32,
@@ -307,6 +312,7 @@ class TextRegressor(_Regressor):
         self.weights = weights
         self.n_trainable_blocks = n_trainable_blocks
         self.head_init = head_init
+        self.objective = objective
         self.max_epochs = max_epochs
         self.lr = lr
         self.batch_size = batch_size

@@ -1,0 +1,199 @@
+"""``objective="contrastive"``: SetFit's two stages, with pairs drawn inside each batch.
+
+Stage one trains the body alone: each step embeds one batch of training rows
+and pulls the cosine similarity of every pair of rows in the batch towards
+the pair's target similarity, with the squared error of sentence-transformers'
+``CosineSimilarityLoss``, as SetFit does (Tunstall et al., "Efficient Few-Shot
+Learning Without Prompts", 2022). The target is 1 for two rows of the same
+class and 0 otherwise (the two kinds of pair weigh half each, as SetFit's
+oversampling balances them); the overlap (Jaccard) of two rows' label sets
+for multi-label y; and for numbers, one minus their distance over the
+targets' range: the regression objective Sentence-BERT trained on graded
+similarity scores scaled to [0, 1] (Reimers & Gurevych, EMNLP 2019).
+
+Pairs are never listed: a batch of ``batch_size`` rows holds
+``batch_size * (batch_size - 1) / 2`` of them, so memory stays that of one
+batch whatever the data size (SetFit generates its pairs up front). Only
+the trainable blocks run, above the frozen ones' cached outputs.
+
+Stage two fits the head on the trained body's embeddings, as the linear
+probe is fitted (a held-out split, when there is one, stops it early and
+then scores the result against the probe).
+"""
+
+import copy
+import time
+
+import numpy as np
+
+from ._torch import skorch, torch
+
+nn = torch.nn
+
+
+def pair_targets(y, loss, spread=None):
+    """Target similarity of every pair of rows, shape (n, n), in [0, 1].
+
+    ``y`` holds encoded targets: class codes (``loss="cross_entropy"``), a
+    binary indicator matrix (``"bce"``), or numbers (``"mse"``), whose
+    distance is divided by ``spread`` (per column; the training targets' range).
+
+    Examples
+    --------
+    >>> pair_targets(np.array([0, 1, 0]), "cross_entropy")
+    array([[1., 0., 1.],
+           [0., 1., 0.],
+           [1., 0., 1.]])
+    >>> pair_targets(np.array([[1, 1], [1, 0], [0, 0]]), "bce")
+    array([[1. , 0.5, 0. ],
+           [0.5, 1. , 0. ],
+           [0. , 0. , 1. ]])
+    >>> pair_targets(np.array([0.0, 1.0, 4.0]), "mse", spread=np.array([4.0]))
+    array([[1.  , 0.75, 0.  ],
+           [0.75, 1.  , 0.25],
+           [0.  , 0.25, 1.  ]])
+    """
+    y = np.asarray(y)
+    if loss == "cross_entropy":
+        return (y[:, None] == y[None, :]).astype(np.float64)
+    if loss == "bce":
+        a = y.astype(bool)
+        both = (a[:, None, :] & a[None, :, :]).sum(-1)
+        either = (a[:, None, :] | a[None, :, :]).sum(-1)
+        return np.where(either == 0, 1.0, both / np.maximum(either, 1))
+    y = y.astype(np.float64).reshape(len(y), -1)
+    distance = np.abs(y[:, None, :] - y[None, :, :]) / np.maximum(spread, 1e-12)
+    return np.clip(1.0 - distance.mean(-1), 0.0, 1.0)
+
+
+def pair_weights(targets, balanced):
+    """Weights of the pairs above the diagonal: half to each kind when ``balanced``.
+
+    Examples
+    --------
+    >>> t = np.array([1.0, 0.0, 0.0, 0.0])
+    >>> pair_weights(t, True).tolist(), pair_weights(t, False).tolist()
+    ([0.5, 0.16666666666666666, 0.16666666666666666, 0.16666666666666666], [0.25, 0.25, 0.25, 0.25])
+    """
+    n = len(targets)
+    if not balanced:
+        return np.full(n, 1.0 / n)
+    same = targets == 1.0
+    if same.all() or not same.any():
+        return np.full(n, 1.0 / n)
+    return np.where(same, 0.5 / same.sum(), 0.5 / (~same).sum())
+
+
+def batches(n, batch_size, rng):
+    """One epoch's batches of row positions; a last batch of one row joins the one before."""
+    order = rng.permutation(n)
+    cuts = list(range(batch_size, n, batch_size))
+    if cuts and n - cuts[-1] < 2:
+        cuts.pop()
+    return np.split(order, cuts)
+
+
+def _optimizer(trainer, module):
+    """AdamW over the blocks the module trains, at the fine-tuners' layer-wise rates."""
+    from fnmatch import fnmatch
+
+    patterns = trainer.param_groups(module)
+    groups = [{"params": [], **options} for _, options in patterns]
+    for name, p in module.named_parameters():
+        if not p.requires_grad or name.startswith("head."):
+            continue
+        for (pattern, _), group in zip(patterns, groups):
+            if fnmatch(name, pattern):
+                group["params"].append(p)
+                break
+    groups = [g for g in groups if g["params"]]
+    return torch.optim.AdamW(groups, weight_decay=0.01)
+
+
+def train_body(trainer, net, data, y):
+    """Stage one on ``net.module_`` (already initialised); returns the history rows."""
+    from ._trainer import headless
+
+    params, plan = trainer.params, trainer.plan
+    module = net.module_
+    loss_name = trainer.encoded.loss
+    y, spread = np.asarray(y), None
+    if loss_name == "mse":
+        y2 = y.astype(np.float64).reshape(len(y), -1)
+        spread = y2.max(0) - y2.min(0)
+    balanced = loss_name == "cross_entropy"
+    seed = params["random_state"]
+    rng = np.random.default_rng(
+        None if seed is None else int(np.random.RandomState(seed).randint(2**31))
+    )
+    view = headless(module)
+    optimizer = _optimizer(trainer, module)
+    per_epoch = len(batches(len(y), params["batch_size"], np.random.default_rng(0)))
+    total = per_epoch * plan.max_epochs
+    warmup = max(1, int(params["warmup_fraction"] * total)) if params["warmup_fraction"] else 0
+    base = [g["lr"] for g in optimizer.param_groups]
+    collate = getattr(module, "collate", None) or torch.utils.data.default_collate
+    history, step = [], 0
+    for epoch in range(1, plan.max_epochs + 1):
+        start, losses = time.perf_counter(), []
+        module.train()
+        for rows in batches(len(y), params["batch_size"], rng):
+            factor = (
+                (step + 1) / warmup
+                if step < warmup
+                else 0.5 * (1.0 + np.cos(np.pi * (step - warmup) / max(1, total - warmup)))
+            )
+            for group, lr in zip(optimizer.param_groups, base):
+                group["lr"] = lr * factor
+            x = skorch.utils.to_device(collate([data[i] for i in rows])[0], net.device)
+            with net._autocast():
+                emb = view(**x) if isinstance(x, dict) else view(x)
+            z = nn.functional.normalize(emb.float(), dim=-1)
+            upper = torch.triu_indices(len(rows), len(rows), 1, device=z.device)
+            cos = (z @ z.T)[upper[0], upper[1]]
+            t = pair_targets(y[rows], loss_name, spread)[tuple(upper.cpu().numpy())]
+            w = torch.as_tensor(pair_weights(t, balanced), dtype=torch.float32, device=z.device)
+            t = torch.as_tensor(t, dtype=torch.float32, device=z.device)
+            loss = (w * (cos - t) ** 2).sum()
+            if not torch.isfinite(loss):
+                raise ValueError(
+                    f"{trainer.name}: contrastive training diverged: the loss is {loss.item()} at "
+                    f"epoch {epoch}. Lower lr (now {params['lr']}) or backbone_lr_scale."
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+            step += 1
+        history.append(
+            {
+                "epoch": epoch,
+                "contrastive_loss": float(np.mean(losses)),
+                "dur": time.perf_counter() - start,
+            }
+        )
+    module.train(False)
+    return history
+
+
+def fit(trainer, net, train_data, valid_data, y, split):
+    """Both stages on the initialised ``net``; returns the net, its head fitted on the new body."""
+    from ._trainer import embed
+
+    modality = trainer.backbone.modality
+    y_train = y if split is None else y[split[0]]
+    history = train_body(trainer, net, train_data, y_train)
+    module = net.module_
+    pooled = np.empty((len(y), module.head.norm.num_features), np.float32)
+    if split is None:
+        pooled[:] = embed(net, train_data, modality)
+    else:
+        pooled[split[0]] = embed(net, train_data, modality)
+        pooled[split[1]] = embed(net, valid_data, modality)
+    head = trainer.fit_head(pooled, y, split)
+    module.head = copy.deepcopy(head.module_.head).to(net.device)
+    module.train(False)
+    net.history = skorch.history.History(
+        history + [{**row, "epoch": len(history) + row["epoch"]} for row in head.history]
+    )
+    return net
