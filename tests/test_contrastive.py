@@ -139,6 +139,23 @@ def test_contrastive_keeps_the_probe_floor():
     assert clf.fine_tuning_helped_ is helped
 
 
+def test_contrastive_class_weight_weighs_the_pairs(monkeypatch):
+    """A pair weighs as much as both its rows' classes: class_weight changes the body's loss."""
+    X = [f"{w} {i}" for i, w in enumerate(["good", "bad", "fine", "awful"] * 10)]
+    y = np.array([0, 1, 0, 1] * 10)
+    params = dict(n_trainable_blocks=1, objective="contrastive", max_epochs=2, **TINY)
+
+    def losses(**kw):
+        clf = TextClassifier(**params, **kw).fit(X, y)
+        return [row["contrastive_loss"] for row in clf.history_ if "contrastive_loss" in row]
+
+    plain, weighted = losses(), losses(class_weight={0: 10.0, 1: 1.0})
+    assert plain != weighted
+    assert losses(class_weight={0: 2.0, 1: 2.0}) == pytest.approx(plain)  # only ratios count
+    with pytest.raises(ValueError, match=r"at least 2 training samples; got 1 sample"):
+        TextRegressor(**params).fit(["one"], [1.0])
+
+
 def test_contrastive_errors():
     X, y = ["a b", "c d", "e f", "g h"] * 3, [0, 1, 0, 1] * 3
     with pytest.raises(ValueError, match=r"n_trainable_blocks >= 1"):

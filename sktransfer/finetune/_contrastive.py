@@ -122,6 +122,12 @@ def train_body(trainer, net, data, y):
         y2 = y.astype(np.float64).reshape(len(y), -1)
         spread = y2.max(0) - y2.min(0)
     balanced = loss_name == "cross_entropy"
+    if len(y) < 2:
+        raise ValueError(
+            f'{trainer.name}: objective="contrastive" learns from pairs of rows and needs at '
+            f"least 2 training samples; got {len(y)} sample."
+        )
+    class_weight = trainer.encoded.class_weight if balanced else None
     seed = params["random_state"]
     rng = np.random.default_rng(
         None if seed is None else int(np.random.RandomState(seed).randint(2**31))
@@ -152,7 +158,13 @@ def train_body(trainer, net, data, y):
             upper = torch.triu_indices(len(rows), len(rows), 1, device=z.device)
             cos = (z @ z.T)[upper[0], upper[1]]
             t = pair_targets(y[rows], loss_name, spread)[tuple(upper.cpu().numpy())]
-            w = torch.as_tensor(pair_weights(t, balanced), dtype=torch.float32, device=z.device)
+            w = pair_weights(t, balanced)
+            if class_weight is not None:
+                # A pair weighs as much as both its rows' classes do (class_weight).
+                cw = np.asarray(class_weight)[y[rows]]
+                w = w * (cw[:, None] * cw[None, :])[tuple(upper.cpu().numpy())]
+                w = w / w.sum()
+            w = torch.as_tensor(w, dtype=torch.float32, device=z.device)
             t = torch.as_tensor(t, dtype=torch.float32, device=z.device)
             loss = (w * (cos - t) ** 2).sum()
             if not torch.isfinite(loss):
