@@ -71,6 +71,20 @@ def on_devices(devices, make, fit_rows, test_rows):
     return out
 
 
+def encode_on(devices, encoder, model, X, n, results):
+    """Encode the first ``n`` rows of ``X`` on each device; the features per device."""
+    from sktransfer import clear_cache
+
+    out = {}
+    for device in devices:
+        clear_cache()
+        enc = encoder(model=model, device=device, cache=False).fit(X[:8])
+        out[device], s = timed(lambda enc=enc: (enc.transform(X[:n]), sync())[0])
+        kind = "text" if encoder.__name__.startswith("Text") else "image"
+        results[f"{kind} encode {device}"] = {"rows": n, "s": s, "rows_per_s": n / s}
+    return out
+
+
 def compare(res, devices):
     row = {d: {k: v for k, v in res[d].items() if k not in ("proba", "pred")} for d in devices}
     if len(devices) == 2:
@@ -99,7 +113,6 @@ def main():
         ImageEncoder,
         TextClassifier,
         TextEncoder,
-        clear_cache,
     )
     from sktransfer.datasets import load_digit_images, load_rotten_tomatoes, load_sentiment_snippets
 
@@ -111,26 +124,12 @@ def main():
     results = {"machine": common.machine(), "versions": common.versions()}
 
     # Encoders: one frozen pass each, the cache emptied before each.
-    n = 2000 // scale
-    emb = {}
-    for device in devices:
-        clear_cache()
-        enc = TextEncoder(model="all-MiniLM-L6-v2", device=device, cache=False)
-        enc.fit(texts[:32])
-        emb[device], s = timed(lambda enc=enc: (enc.transform(texts[:n]), sync())[0])
-        results[f"text encode {device}"] = {"rows": n, "s": s, "rows_per_s": n / s}
+    emb = encode_on(devices, TextEncoder, "all-MiniLM-L6-v2", texts, 2000 // scale, results)
     if len(devices) == 2:
         a, b = emb["cpu"], emb["cuda"]
         cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
         results["text encode min cosine"] = float(cos.min())
-    n = 500 // scale
-    feats = {}
-    for device in devices:
-        clear_cache()
-        enc = ImageEncoder(model="efficientnet_lite0", device=device, cache=False)
-        enc.fit(images[:8])
-        feats[device], s = timed(lambda enc=enc: (enc.transform(images[:n]), sync())[0])
-        results[f"image encode {device}"] = {"rows": n, "s": s, "rows_per_s": n / s}
+    feats = encode_on(devices, ImageEncoder, "efficientnet_lite0", images, 500 // scale, results)
     if len(devices) == 2:
         diff = np.abs(feats["cpu"] - feats["cuda"]).max() / np.abs(feats["cpu"]).max()
         results["image encode max relative diff"] = float(diff)
