@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from ._torch import skorch, torch
+from ._torch import skorch, torch, warmup_cosine, warmup_steps
 
 nn = torch.nn
 
@@ -136,7 +136,7 @@ def train_body(trainer, net, data, y):
     optimizer = _optimizer(trainer, module)
     per_epoch = len(batches(len(y), params["batch_size"], np.random.default_rng(0)))
     total = per_epoch * plan.max_epochs
-    warmup = max(1, int(params["warmup_fraction"] * total)) if params["warmup_fraction"] else 0
+    warmup = warmup_steps(params["warmup_fraction"], total)
     base = [g["lr"] for g in optimizer.param_groups]
     collate = getattr(module, "collate", None) or torch.utils.data.default_collate
     history, step = [], 0
@@ -144,13 +144,8 @@ def train_body(trainer, net, data, y):
         start, losses = time.perf_counter(), []
         module.train()
         for rows in batches(len(y), params["batch_size"], rng):
-            factor = (
-                (step + 1) / warmup
-                if step < warmup
-                else 0.5 * (1.0 + np.cos(np.pi * (step - warmup) / max(1, total - warmup)))
-            )
             for group, lr in zip(optimizer.param_groups, base):
-                group["lr"] = lr * factor
+                group["lr"] = lr * warmup_cosine(step, warmup, total)
             x = skorch.utils.to_device(collate([data[i] for i in rows])[0], net.device)
             with net._autocast():
                 emb = view(**x) if isinstance(x, dict) else view(x)

@@ -148,6 +148,11 @@ def _check_split(name, n_rows, y_fit, fraction, stratified):
         )
 
 
+def _n_train(params, n_rows, validation):
+    """Rows left to train on once the held-out split (if any) is taken."""
+    return n_rows if validation == "none" else int(n_rows * (1 - params["validation_fraction"]))
+
+
 def _max_epochs(params, n_rows, validation, domain_rows):
     """``max_epochs="auto"``: about 300 optimiser steps, at least 10 epochs, at most 100.
 
@@ -164,7 +169,7 @@ def _max_epochs(params, n_rows, validation, domain_rows):
     """
     if params["max_epochs"] != "auto":
         return int(params["max_epochs"])
-    n_train = n_rows if validation == "none" else int(n_rows * (1 - params["validation_fraction"]))
+    n_train = _n_train(params, n_rows, validation)
     steps, least = 300, 10
     if domain_rows is not None:
         # Domain-balanced batches: an epoch pairs each row of the larger
@@ -184,8 +189,7 @@ def _contrastive_epochs(params, n_rows, validation):
     """``max_epochs`` of the contrastive objective's first stage: epochs over the body."""
     if params["max_epochs"] != "auto":
         return int(params["max_epochs"])
-    n_train = n_rows if validation == "none" else int(n_rows * (1 - params["validation_fraction"]))
-    steps_per_epoch = max(1, n_train // params["batch_size"])
+    steps_per_epoch = max(1, _n_train(params, n_rows, validation) // params["batch_size"])
     return int(min(100, max(5, np.ceil(CONTRASTIVE_STEPS / steps_per_epoch))))
 
 

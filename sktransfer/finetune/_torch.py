@@ -48,6 +48,19 @@ class Head(nn.Module):
         return self.layers(x)
 
 
+def warmup_steps(warmup_fraction, total):
+    """Steps of linear warm-up: ``warmup_fraction`` of ``total``, at least one (0: none)."""
+    return max(1, int(warmup_fraction * total)) if warmup_fraction else 0
+
+
+def warmup_cosine(step, warmup, total):
+    """Learning-rate factor of 0-based ``step``: linear warm-up, then cosine decay to 0."""
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
 class WarmupCosine(skorch.callbacks.Callback):
     """Linear warm-up then cosine decay to 0, stepped every batch.
 
@@ -69,19 +82,12 @@ class WarmupCosine(skorch.callbacks.Callback):
             # not len(dataset) / batch_size steps.
             per_epoch = max(1, len(net.get_iterator(dataset_train, training=True)))
             self.total_ = per_epoch * net.max_epochs
-            self.warmup_ = (
-                max(1, int(self.warmup_fraction * self.total_)) if self.warmup_fraction else 0
-            )
+            self.warmup_ = warmup_steps(self.warmup_fraction, self.total_)
 
     def on_batch_begin(self, net, training=False, **kwargs):
         if not training:
             return
-        step = self.step_
-        if self.warmup_ and step < self.warmup_:
-            factor = (step + 1) / self.warmup_
-        else:
-            progress = (step - self.warmup_) / max(1, self.total_ - self.warmup_)
-            factor = 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+        factor = warmup_cosine(self.step_, self.warmup_, self.total_)
         for group, base in zip(net.optimizer_.param_groups, self.base_lrs_):
             group["lr"] = base * factor
         self.step_ += 1
