@@ -27,7 +27,7 @@ from .._deps import require
 from ..backbones import get_backbone, resolve_device
 from ..modalities import get_modality, register_estimator
 from ..modalities.base import is_missing, list_rows
-from . import _domain, _params, _plan
+from . import _domain, _floor, _params, _plan
 from ._netstate import NetStateMixin
 
 
@@ -169,12 +169,10 @@ class _FineTuner(
                 "trainable_schedule_": (plan.first, plan.last),
                 "cached_blocks_": plan.cached,
                 "max_epochs_": plan.max_epochs,
+                "resumed_at_epoch_": trainer.resumed_at_epoch,
                 "early_stopping_": plan.early_stopping,
                 "validation_rows_": trainer.validation_rows,
-                "fine_tuning_helped_": None if outcome is None else outcome["helped"],
-                "validation_scores_": None
-                if outcome is None
-                else {"probe": outcome["probe"][0], "fine_tuned": outcome["fine_tuned"][0]},
+                **_floor.attributes(outcome),
                 "domain_rows_": plan.domain_rows,
                 "backbone_identity_": backbone.identity,
                 "block_names_": list(backbone.block_names),

@@ -22,10 +22,12 @@ then scores the result against the probe).
 """
 
 import copy
+import json
 import time
 
 import numpy as np
 
+from ._checkpoint import rng_state, set_rng_state, to_json
 from ._torch import skorch, torch, warmup_cosine, warmup_steps
 
 nn = torch.nn
@@ -110,8 +112,12 @@ def _optimizer(trainer, module):
     return torch.optim.AdamW(groups, weight_decay=0.01)
 
 
-def train_body(trainer, net, data, y):
-    """Stage one on ``net.module_`` (already initialised); returns the history rows."""
+def train_body(trainer, net, data, y, saved=None):
+    """Stage one on ``net.module_`` (already initialised); returns the history rows.
+
+    ``saved``: (checkpoint file, its state or None, what else to save), with
+    ``checkpoint_dir``: every epoch is saved, and a saved one is resumed from.
+    """
     from ._trainer import headless
 
     params, plan = trainer.params, trainer.plan
@@ -140,7 +146,15 @@ def train_body(trainer, net, data, y):
     base = [g["lr"] for g in optimizer.param_groups]
     collate = getattr(module, "collate", None) or torch.utils.data.default_collate
     history, step = [], 0
-    for epoch in range(1, plan.max_epochs + 1):
+    run, state, extra = saved or (None, None, None)
+    if state is not None:
+        module.load_state_dict(state["module"])
+        optimizer.load_state_dict(state["optimizer"])
+        history = json.loads(state["history"])
+        step = int(state["step"])
+        rng.bit_generator.state = json.loads(state["numpy_rng"])
+        set_rng_state(state["rng"])
+    for epoch in range(len(history) + 1, plan.max_epochs + 1):
         start, losses = time.perf_counter(), []
         module.train()
         for rows in batches(len(y), params["batch_size"], rng):
@@ -179,17 +193,33 @@ def train_body(trainer, net, data, y):
                 "dur": time.perf_counter() - start,
             }
         )
+        if run is not None:
+            run.save(
+                {
+                    "done": False,
+                    "module": module.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "history": to_json(history),
+                    "step": step,
+                    "numpy_rng": to_json(rng.bit_generator.state),
+                    "rng": rng_state(net.device),
+                    **extra,
+                }
+            )
     module.train(False)
     return history
 
 
-def fit(trainer, net, train_data, valid_data, y, split):
-    """Both stages on the initialised ``net``; returns the net, its head fitted on the new body."""
+def fit(trainer, net, train_data, valid_data, y, split, saved=None):
+    """Both stages on the initialised ``net``; returns the net, its head fitted on the new body.
+
+    ``saved``: see :func:`train_body`.
+    """
     from ._trainer import embed
 
     modality = trainer.backbone.modality
     y_train = y if split is None else y[split[0]]
-    history = train_body(trainer, net, train_data, y_train)
+    history = train_body(trainer, net, train_data, y_train, saved)
     module = net.module_
     pooled = np.empty((len(y), module.head.norm.num_features), np.float32)
     if split is None:

@@ -88,3 +88,24 @@ def keep_the_better(net, probe, probe_scores, start, tuned_scores):
         net.module_.head = copy.deepcopy(probe.module_.head).to(net.device)
         net.module_.train(False)
     return {"probe": probe_scores, "fine_tuned": tuned_scores, "helped": helped}
+
+
+def attributes(outcome):
+    """``fine_tuning_helped_`` and ``validation_scores_`` from a fit's outcome (None: no floor).
+
+    Examples
+    --------
+    >>> attributes(None)
+    {'fine_tuning_helped_': None, 'validation_scores_': None}
+    >>> attributes({"helped": True, "probe": [0.8, -0.5], "fine_tuned": [0.9, -0.3]})
+    {'fine_tuning_helped_': True, 'validation_scores_': {'probe': 0.8, 'fine_tuned': 0.9}}
+    """
+    if outcome is None:
+        return {"fine_tuning_helped_": None, "validation_scores_": None}
+    return {
+        "fine_tuning_helped_": outcome["helped"],
+        "validation_scores_": {
+            "probe": outcome["probe"][0],
+            "fine_tuned": outcome["fine_tuned"][0],
+        },
+    }

@@ -16,7 +16,7 @@ from numbers import Real
 
 from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
 
-from .._contract import COMMON_CONSTRAINTS, Constraint, IntInterval
+from .._contract import COMMON_CONSTRAINTS, CacheFolder, Constraint, IntInterval
 from ._domain import DomainLoss
 
 SKORCH_PREFIXES = (
@@ -63,6 +63,7 @@ FINE_TUNE_CONSTRAINTS = {
     "callbacks": [None, list],
     "domain_loss": [None, DomainLoss()],
     "domain_loss_weight": [Interval(Real, 0, None, closed="left")],
+    "checkpoint_dir": [None, CacheFolder()],
     "random_state": ["random_state"],
 }
 CLASSIFIER_CONSTRAINTS = {"class_weight": [None, StrOptions({"balanced"}), dict]}
@@ -233,6 +234,19 @@ DOCS = {
         """True: the shared in-memory feature cache; False: none; a folder path:
         memory plus that disk folder.""",
     ),
+    "checkpoint_dir": (
+        "str, path or None",
+        """A folder where the fit saves its state after every epoch (atomically):
+        fitted again with the same data and parameters, a fit that was
+        interrupted (even killed) resumes from its last finished epoch and ends
+        as the uninterrupted fit would have (``resumed_at_epoch_`` says
+        where), and a finished one is loaded, not trained again. Each fit
+        has its own file there (named by a hash of the estimator, the
+        parameters, the samples' content and y), so clones in a grid search
+        share the folder. With ``cache=True`` the frozen blocks' outputs
+        are kept in ``checkpoint_dir/features`` too. Without
+        ``random_state``, the seed drawn at the first attempt is reused.""",
+    ),
     "device": (
         '{"auto", "cpu", "cuda", "cuda:N", "mps"}',
         """"auto" picks CUDA, then MPS, then CPU; on CUDA
@@ -291,6 +305,13 @@ ATTRIBUTES = {
             "How many lower blocks ran once, through the cache, instead of every epoch.",
         ),
         ("max_epochs_", "int", 'The epoch budget used (``max_epochs="auto"`` resolved).'),
+        (
+            "resumed_at_epoch_",
+            "int or None",
+            """With ``checkpoint_dir``: how many epochs were loaded from a checkpoint
+        instead of trained (0: none; every epoch: the fit had finished
+        before). None without ``checkpoint_dir``.""",
+        ),
         (
             "early_stopping_",
             "bool",

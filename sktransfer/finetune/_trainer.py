@@ -10,6 +10,7 @@ backbone and the encoded targets; it sets no estimator state.
 import copy
 import difflib
 import inspect
+import json
 
 import numpy as np
 from sklearn.utils import check_random_state
@@ -18,7 +19,7 @@ from skorch.utils import params_for
 
 from .._features import compute_features
 from ..backbones._nets import CachedHeadNet
-from . import _contrastive, _floor
+from . import _checkpoint, _contrastive, _floor
 from ._params import OPTIMIZERS, SKORCH_PREFIXES
 from ._plan import block_lr_scales
 from ._torch import (
@@ -88,6 +89,20 @@ def inputs(params, plan, backbone, rows, name, *, training, preprocess, modality
     return SampleDataset(modality.samples(rows, name), transform)
 
 
+def task_criterion(encoded):
+    """The task loss class and the net arguments that go with it."""
+    kwargs = {}
+    if encoded.loss == "cross_entropy":
+        kwargs["classes"] = list(range(encoded.n_outputs))
+        if encoded.class_weight is not None:
+            kwargs["criterion__weight"] = torch.tensor(encoded.class_weight, dtype=torch.float32)
+    elif encoded.loss == "bce":
+        # One independent probability per label (skorch's default for this
+        # loss stacks [1 - p, p], meant for a single binary label).
+        kwargs["predict_nonlinearity"] = torch.sigmoid
+    return _LOSSES[encoded.loss], kwargs
+
+
 class Trainer:
     """One fit: the parameters, the plan, the backbone and the encoded target it trains on."""
 
@@ -155,21 +170,6 @@ class Trainer:
             cbs.append(cb if isinstance(cb, tuple) else (f"user_{i}", cb))
         cbs.append(("finite_loss", FiniteLoss(self.name)))
         return cbs
-
-    def criterion(self):
-        """The task loss class and the net arguments that go with it."""
-        encoded, kwargs = self.encoded, {}
-        if encoded.loss == "cross_entropy":
-            kwargs["classes"] = list(range(encoded.n_outputs))
-            if encoded.class_weight is not None:
-                kwargs["criterion__weight"] = torch.tensor(
-                    encoded.class_weight, dtype=torch.float32
-                )
-        elif encoded.loss == "bce":
-            # One independent probability per label (skorch's default for this
-            # loss stacks [1 - p, p], meant for a single binary label).
-            kwargs["predict_nonlinearity"] = torch.sigmoid
-        return _LOSSES[encoded.loss], kwargs
 
     def net(
         self,
@@ -246,11 +246,12 @@ class Trainer:
         return net
 
     # -- training -------------------------------------------------------------------
-    def probe(self, rows, y, labelled, split):
+    def probe(self, rows, y, target_rows, split):
         """The head trained alone on frozen, cached features: LP-FT's first stage and the floor.
 
         Returns the probe's net and its validation scores (None without a split).
         """
+        labelled = np.arange(len(rows)) if target_rows is None else np.flatnonzero(~target_rows)
         pooled = features(
             self.params,
             self.backbone,
@@ -276,7 +277,7 @@ class Trainer:
         if split is not None:
             train, valid = split
             train_split = predefined_split(skorch.dataset.Dataset(pooled[valid], y[valid]))
-        criterion, net_kwargs = self.criterion()
+        criterion, net_kwargs = task_criterion(self.encoded)
         net = self.net(
             self.module(head_only=True), criterion, net_kwargs, probe=True, train_split=train_split
         )
@@ -287,13 +288,18 @@ class Trainer:
     def fit(self, rows, target_rows):
         """Train and return the skorch net; ``target_rows`` marks unlabelled target rows.
 
-        Sets ``validation_rows`` (held-out row positions or None) and ``outcome``:
+        Sets ``validation_rows`` (held-out row positions or None), ``outcome``:
         None, or the probe's and the fine-tuned network's validation scores and
-        which was kept.
+        which was kept, and ``resumed_at_epoch`` (None without ``checkpoint_dir``).
         """
         y, backbone, plan = self.encoded.y, self.backbone, self.plan
         seed = self.params["random_state"]
         seed = None if seed is None else int(check_random_state(seed).randint(2**31))
+        run = state = None
+        self.resumed_at_epoch = None
+        if self.params.get("checkpoint_dir") is not None:
+            run, state, seed = _checkpoint.open_run(self, rows, target_rows, seed)
+            self.resumed_at_epoch = 0 if state is None else len(json.loads(state["history"]))
         devices = [torch.cuda.current_device()] if self.device.startswith("cuda") else []
         self.outcome = None
         with torch.random.fork_rng(devices=devices, enabled=seed is not None):
@@ -301,34 +307,38 @@ class Trainer:
                 torch.manual_seed(seed)
             split = _floor.held_out_split(plan, y, seed)
             self.validation_rows = None if split is None else split[1]
+            done = state is not None and state["done"]
             probe = probe_scores = None
-            if plan.probe_first or plan.floor:
+            if (plan.probe_first or plan.floor) and not done:
                 # First, from the fresh seed: the probe is then exactly the
                 # n_trainable_blocks=0 fit with the same random_state (when
                 # that fit reads cached features too: text, augment=False).
-                labelled = (
-                    np.arange(len(rows)) if target_rows is None else np.flatnonzero(~target_rows)
+                probe, probe_scores = (
+                    self.probe(rows, y, target_rows, split)
+                    if state is None
+                    else _checkpoint.saved_probe(self, state)
                 )
-                probe, probe_scores = self.probe(rows, y, labelled, split)
             module = self.module()
-            if plan.probe_first:
+            if plan.probe_first and probe is not None:
                 module.head = copy.deepcopy(probe.module_.head)
             start = copy.deepcopy(module.state_dict()) if plan.floor else None
             train_data, valid_data = datasets(self, rows, y, target_rows, split)
             train_split = self.given_split() if valid_data is None else predefined_split(valid_data)
-            collate = getattr(module, "collate", None)
-            criterion, net_kwargs = self.criterion()
-            if target_rows is not None:
-                net = _adapting_net(self, module, criterion, net_kwargs, collate, train_split)
-            else:
-                net = self.net(
-                    module, criterion, net_kwargs, collate=collate, train_split=train_split
-                )
+            net = _task_net(self, module, target_rows, train_split)
+            if done:
+                net, self.outcome = _checkpoint.finished(net, state)
+                return net
+            y_train = y if split is None else y[split[0]]
+            saved = None
+            if run is not None:
+                saved = (run, state, _checkpoint.saved_with(seed, probe, probe_scores))
             if plan.objective == "contrastive":
                 net.initialize()
-                net = _contrastive.fit(self, net, train_data, valid_data, y, split)
+                net = _contrastive.fit(self, net, train_data, valid_data, y, split, saved)
+            elif run is not None:
+                net = _checkpoint.resumable_fit(net, saved, train_data, y_train)
             else:
-                net.fit(train_data, y if split is None else y[split[0]])
+                net.fit(train_data, y_train)
             net.train_split = None  # it holds the validation rows
             if plan.floor:
                 tuned = _floor.scores(
@@ -336,7 +346,18 @@ class Trainer:
                 )
                 self.outcome = _floor.keep_the_better(net, probe, probe_scores, start, tuned)
                 self.outcome["n_valid"] = len(split[1])
+            if run is not None:
+                _checkpoint.save_finished(run, net, seed, self.outcome)
         return net
+
+
+def _task_net(trainer, module, target_rows, train_split):
+    """The skorch net that trains ``module`` on the task (and a domain loss with target rows)."""
+    collate = getattr(module, "collate", None)
+    criterion, net_kwargs = task_criterion(trainer.encoded)
+    if target_rows is not None:
+        return _adapting_net(trainer, module, criterion, net_kwargs, collate, train_split)
+    return trainer.net(module, criterion, net_kwargs, collate=collate, train_split=train_split)
 
 
 def _adapting_net(trainer, module, criterion, net_kwargs, collate, train_split):
@@ -521,7 +542,7 @@ def rebuild(params, plan, backbone, encoded, name, weights, history):
     trainer = Trainer(params, plan, backbone, encoded, name)
     with torch.random.fork_rng(devices=[]):
         module = trainer.module()
-        criterion, net_kwargs = trainer.criterion()
+        criterion, net_kwargs = task_criterion(trainer.encoded)
         net = trainer.net(module, criterion, net_kwargs, collate=getattr(module, "collate", None))
         net.initialize()
     state = {

@@ -60,6 +60,7 @@ class ImageClassifier(_Classifier):
         domain_loss=None,
         domain_loss_weight=1.0,
         cache=True,
+        checkpoint_dir=None,
         device="auto",
         random_state=None,
         verbose=False,
@@ -88,6 +89,7 @@ class ImageClassifier(_Classifier):
         self.domain_loss = domain_loss
         self.domain_loss_weight = domain_loss_weight
         self.cache = cache
+        self.checkpoint_dir = checkpoint_dir
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -142,6 +144,7 @@ class ImageRegressor(_Regressor):
         domain_loss=None,
         domain_loss_weight=1.0,
         cache=True,
+        checkpoint_dir=None,
         device="auto",
         random_state=None,
         verbose=False,
@@ -169,6 +172,7 @@ class ImageRegressor(_Regressor):
         self.domain_loss = domain_loss
         self.domain_loss_weight = domain_loss_weight
         self.cache = cache
+        self.checkpoint_dir = checkpoint_dir
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -224,6 +228,7 @@ class TextClassifier(_Classifier):
         domain_loss=None,
         domain_loss_weight=1.0,
         cache=True,
+        checkpoint_dir=None,
         device="auto",
         random_state=None,
         verbose=False,
@@ -251,6 +256,7 @@ class TextClassifier(_Classifier):
         self.domain_loss = domain_loss
         self.domain_loss_weight = domain_loss_weight
         self.cache = cache
+        self.checkpoint_dir = checkpoint_dir
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -303,6 +309,7 @@ class TextRegressor(_Regressor):
         domain_loss=None,
         domain_loss_weight=1.0,
         cache=True,
+        checkpoint_dir=None,
         device="auto",
         random_state=None,
         verbose=False,
@@ -329,6 +336,7 @@ class TextRegressor(_Regressor):
         self.domain_loss = domain_loss
         self.domain_loss_weight = domain_loss_weight
         self.cache = cache
+        self.checkpoint_dir = checkpoint_dir
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
