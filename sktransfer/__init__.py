@@ -1,6 +1,12 @@
 """sktransfer: transfer learning as a first-class citizen of scikit-learn."""
 
-from ._cache import cache_info, clear_cache, set_cache_limit
+from ._cache import (
+    cache_info,
+    clear_cache,
+    disk_cache_info,
+    set_cache_limit,
+    set_disk_cache_limit,
+)
 from .backbones import WeightsUnavailableError
 from .encoders import ImageEncoder, TextEncoder
 from .finetune import (
@@ -24,5 +30,7 @@ __all__ = [
     "WeightsUnavailableError",
     "cache_info",
     "clear_cache",
+    "disk_cache_info",
     "set_cache_limit",
+    "set_disk_cache_limit",
 ]

@@ -7,8 +7,11 @@ process. Cross-validation and grid search therefore pass each distinct sample
 through a frozen network once per process.
 """
 
+import contextlib
+import json
 import os
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -92,37 +95,165 @@ class MemoryCache:
 
 
 class DiskCache:
-    """One ``.npy`` file per key under a folder; writes are atomic.
+    """One ``.npy`` file per key under a folder, shared by processes and machines, bounded in size.
 
-    Each finished row is on disk as soon as it is computed, so an interrupted
-    job resumes where it stopped.
+    Safe with many readers and writers at once (processes of one machine, or
+    nodes that mount the folder):
+
+    - a row is written to a temporary file, then renamed over its key
+      (:func:`os.replace`, atomic on POSIX file systems): a reader sees the
+      whole old file, the whole new one, or none, never part of one; a
+      writer killed mid-write leaves only a temporary file, which eviction
+      removes later;
+    - each finished row is on disk as soon as it is computed, so an
+      interrupted job resumes where it stopped, and another worker (or the
+      next job) reads it instead of computing it;
+    - the folder is bounded: every ``max_bytes / 20`` written by a process,
+      it totals the folder and, above the bound, deletes the least recently
+      used rows (a read refreshes a file's modification time) down to 90 %
+      of it. A row deleted while another process reads it is a miss there:
+      it is computed again, never read torn.
+
+    Two workers that reach the same new row at the same moment both compute
+    it (the same values; one rename wins): rows are not locked, because a
+    lock held by a killed worker would stall the others.
+
+    The bound is the folder's own (:func:`set_disk_cache_limit` writes it
+    in the folder, so every process and machine that uses the folder
+    obeys the same one); without one, ``SKTRANSFER_DISK_CACHE_BYTES`` or 10 GiB.
     """
 
     def __init__(self, directory):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._written = 0
+        self._limit = None  # (bytes, when read)
+        self._lock = threading.Lock()
 
     def _path(self, key):
         return self.directory / key[:2] / f"{key}.npy"
+
+    @property
+    def max_bytes(self):
+        # Read from the folder at most every few seconds: another process
+        # may change it, but not every row written needs to look.
+        now = time.monotonic()
+        if self._limit is None or now - self._limit[1] > 5:
+            self._limit = (disk_limit(self.directory), now)
+        return self._limit[0]
 
     def get_many(self, keys):
         found = {}
         for key in keys:
             path = self._path(key)
-            if path.is_file():
-                try:
-                    found[key] = np.load(path)
-                except (OSError, ValueError):
-                    continue  # a damaged entry is recomputed and rewritten
+            try:
+                found[key] = np.load(path)
+            except (OSError, ValueError, EOFError):
+                continue  # missing, evicted, or damaged: computed again and rewritten
+            with contextlib.suppress(OSError):
+                os.utime(path)  # recently used: evicted last
         return found
 
     def put(self, key, value):
         path = self._path(key)
         path.parent.mkdir(exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        value = np.asarray(value, dtype=np.float32)
         with open(tmp, "wb") as fh:
-            np.save(fh, np.asarray(value, dtype=np.float32))
+            np.save(fh, value)
         os.replace(tmp, path)
+        with self._lock:
+            self._written += value.nbytes
+            due = self._written >= self.max_bytes // 20
+            if due:
+                self._written = 0
+        if due:
+            self.evict()
+
+    def files(self):
+        """(modification time, size, path) of every row file; temporary files are not rows."""
+        out = []
+        for sub in os.scandir(self.directory):
+            if not sub.is_dir():
+                continue
+            for entry in os.scandir(sub.path):
+                if entry.name.endswith(".npy"):
+                    with contextlib.suppress(OSError):  # evicted by another process meanwhile
+                        st = entry.stat()
+                        out.append((st.st_mtime, st.st_size, entry.path))
+        return out
+
+    def evict(self):
+        """Delete least recently used rows until the folder is at most 90 % of its bound.
+
+        Also removes temporary files older than an hour: what writers killed
+        mid-write left.
+        """
+        limit = self.max_bytes
+        files = self.files()
+        total = sum(size for _, size, _ in files)
+        if total > limit:
+            for _, size, path in sorted(files):
+                if total <= 0.9 * limit:
+                    break
+                with contextlib.suppress(OSError):  # another process evicted it first
+                    os.unlink(path)
+                total -= size
+        stale = time.time() - 3600
+        for tmp in self.directory.glob("*/*.tmp"):
+            with contextlib.suppress(OSError):
+                if tmp.stat().st_mtime < stale:
+                    tmp.unlink()
+
+    def info(self):
+        files = self.files()
+        return {
+            "entries": len(files),
+            "bytes": sum(size for _, size, _ in files),
+            "max_bytes": self.max_bytes,
+        }
+
+
+_LIMIT_FILE = "sktransfer-cache.json"
+DEFAULT_DISK_BYTES = int(os.environ.get("SKTRANSFER_DISK_CACHE_BYTES", 10 * 1024**3))
+
+
+def disk_limit(folder):
+    """The disk cache folder's bound in bytes: its own (set_disk_cache_limit), or the default."""
+    try:
+        return int(json.loads((Path(folder) / _LIMIT_FILE).read_text())["max_bytes"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return DEFAULT_DISK_BYTES
+
+
+def set_disk_cache_limit(folder, max_bytes):
+    """Bound the disk cache in ``folder`` to ``max_bytes``, for every process that uses it.
+
+    The bound is written in the folder, so workers on other processes or
+    machines that share the folder obey it too; rows beyond it are evicted,
+    least recently used first.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> set_disk_cache_limit(folder, 2 * 1024**3)
+    >>> disk_cache_info(folder)["max_bytes"]
+    2147483648
+    """
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)) or max_bytes < 1:
+        raise ValueError(f"max_bytes must be a positive integer, got {max_bytes!r}.")
+    disk = _disk(folder)
+    tmp = disk.directory / f"{_LIMIT_FILE}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps({"max_bytes": int(max_bytes)}))
+    os.replace(tmp, disk.directory / _LIMIT_FILE)
+    disk._limit = None
+    disk.evict()
+
+
+def disk_cache_info(folder):
+    """Rows, bytes and bound of the disk cache in ``folder``."""
+    return _disk(folder).info()
 
 
 _MEMORY = MemoryCache()
@@ -161,12 +292,17 @@ def stores_for(cache):
         return []
     if cache is True or isinstance(cache, np.bool_):
         return [_MEMORY]
-    path = os.path.abspath(os.fspath(cache))
+    return [_MEMORY, _disk(cache)]
+
+
+def _disk(folder):
+    """The process's DiskCache of ``folder`` (one per folder)."""
+    path = os.path.abspath(os.fspath(folder))
     with _DISK_LOCK:
         disk = _DISK.get(path)
         if disk is None:
             disk = _DISK[path] = DiskCache(path)
-    return [_MEMORY, disk]
+    return disk
 
 
 def lookup(stores, keys):
