@@ -19,6 +19,9 @@ _INSTALL = {
     "skada": ("skada", "adapt"),
     "skops": ("skops", "persist"),
     "matplotlib": ("matplotlib", None),
+    "dask": ("dask[dataframe] distributed", "dask"),
+    "distributed": ("distributed", "dask"),
+    "ray": ("ray[data]", "ray"),
 }
 
 
