@@ -18,8 +18,10 @@ For each set, one stratified train/test split (``--train`` rows to train,
 at most ``--test`` to test; faces: 100 / 100) and, on it: the probe
 (``n_trainable_blocks=0``) and fine-tuning with ``n_trainable_blocks`` 1, 2
 and "all", every other parameter at its default, ``random_state=seed``.
-Reported: test accuracy, fit time, and for fine-tuning whether the probe
-floor kept the probe (``fine_tuning_helped_``).
+Images also: k=1 with ``augment=False`` (frozen blocks cached; is the
+default augmentation worth its cost?). Reported: test accuracy, fit time,
+and for fine-tuning whether the probe floor kept the probe
+(``fine_tuning_helped_``); "best - probe" is over k=1, 2 and "all" at the defaults.
 
 Run: ``python benchmarks/bench_finetune_panel.py`` (hours on 2 cores);
 ``--only texts`` or ``--only images``, ``--sets digits,faces`` for some sets;
@@ -36,6 +38,8 @@ import _finetune_common as common
 import numpy as np
 
 DEPTHS = (0, 1, 2, "all")
+#: Images also: k=1 without augmentation (is augmentation worth its cost?).
+NO_AUGMENT = "1, augment=False"
 
 
 def image_sets():
@@ -88,7 +92,10 @@ def run_set(name, X, y, estimator, args, model):
 
     train, test = split(y, args.train, args.test, args.seed)
     out = {"n_train": len(train), "n_test": len(test), "fits": {}}
-    for depth in DEPTHS:
+    configs = [(str(d), d, {}) for d in DEPTHS]
+    if estimator.__name__.startswith("Image"):
+        configs.append((NO_AUGMENT, 1, {"augment": False}))
+    for label, depth, options in configs:
         clear_cache()
         extra = (
             {
@@ -104,6 +111,7 @@ def run_set(name, X, y, estimator, args, model):
             random_state=args.seed,
             device=args.device,
             **extra,
+            **options,
         )
         start = time.perf_counter()
         with warnings.catch_warnings():
@@ -111,7 +119,7 @@ def run_set(name, X, y, estimator, args, model):
             est.fit(take(X, train), y[train])
         fit_s = time.perf_counter() - start
         acc = float((est.predict(take(X, test)) == y[test]).mean())
-        out["fits"][str(depth)] = {
+        out["fits"][label] = {
             "accuracy": acc,
             "fit_s": fit_s,
             "helped": est.fine_tuning_helped_,
@@ -119,7 +127,7 @@ def run_set(name, X, y, estimator, args, model):
             "max_epochs": est.max_epochs_,
             "validation_scores": est.validation_scores_,
         }
-        print(name, depth, json.dumps(out["fits"][str(depth)]), flush=True)
+        print(name, label, json.dumps(out["fits"][label]), flush=True)
     return out
 
 
@@ -162,14 +170,16 @@ def main():
         probe = fits["0"]["accuracy"]
         cells = [name, f"{r['n_train']} / {r['n_test']}", f"{100 * probe:.1f}"]
         best = max(fits[str(d)]["accuracy"] for d in DEPTHS[1:])
-        for d in DEPTHS[1:]:
-            f = fits[str(d)]
-            kept = " (probe kept)" if f["helped"] is False else ""
-            cells.append(f"{100 * f['accuracy']:.1f}{kept}, {f['fit_s']:.0f} s")
+        for d in [*DEPTHS[1:], NO_AUGMENT]:
+            f = fits.get(str(d))
+            kept = "" if f is None or f["helped"] is not False else " (probe kept)"
+            cells.append(
+                "-" if f is None else f"{100 * f['accuracy']:.1f}{kept}, {f['fit_s']:.0f} s"
+            )
         cells.append(f"{100 * (best - probe):+.1f}")
         gains.append(best - probe)
         rows.append(cells)
-    header = ["set", "train / test", "probe %", "k=1", "k=2", '"all"', "best - probe"]
+    header = ["set", "train / test", "probe %", "k=1", "k=2", '"all"', NO_AUGMENT, "best - probe"]
     print(common.md_table(header, rows))
     print(f"median gain of the best depth over the probe: {100 * np.median(gains):+.1f} points")
     common.OUT.mkdir(exist_ok=True)

@@ -245,6 +245,10 @@ def make(params, *, name, backbone, y_fit, target, classifier, multilabel):
         _domain.check_depth(name, params["domain_loss"], last)
 
     augment = params.get("augment", False)
+    if augment == "auto":
+        # A probe's frozen features are computed once; augmented, they would
+        # be the whole network's forward pass on every image every epoch.
+        augment = last > 0
     augment = augment if augment in backbone.modality.augmentations else False
     always_frozen = n_blocks - last
     if not params["cache"] or always_frozen == 0 or augment:
