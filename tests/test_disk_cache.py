@@ -155,3 +155,44 @@ def test_workers_share_what_they_embedded(tmp_path):
     assert backbone.n_forwarded == before  # the next job embeds nothing again
     serial = TextEncoder(device="cpu", cache=False).fit_transform(texts)
     np.testing.assert_allclose(shared, serial, atol=1e-5)
+
+
+# An embedding job killed (SIGKILL) after 64 rows reached the disk.
+_KILLED_ENCODE = """
+import os, signal, sys
+from sktransfer import TextEncoder, _cache
+from sktransfer.datasets import load_rotten_tomatoes
+
+real, count = _cache.DiskCache.put, []
+
+def put_then_die(self, key, value):
+    real(self, key, value)
+    count.append(1)
+    if len(count) == 64:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+_cache.DiskCache.put = put_then_die
+texts = load_rotten_tomatoes()["text"].tolist()[:200]
+TextEncoder(device="cpu", cache=sys.argv[1], batch_size=16).fit_transform(texts)
+"""
+
+
+def test_a_killed_embedding_job_resumes_without_recomputing(tmp_path):
+    folder = tmp_path / "features"
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_KILLED_ENCODE), str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == -9, proc.stderr
+    done = disk_cache_info(folder)["entries"]
+    assert done == 64
+    texts = load_rotten_tomatoes()["text"].tolist()[:200]
+    sktransfer.clear_cache()
+    backbone = get_backbone("all-MiniLM-L6-v2", device="cpu")
+    before = backbone.n_forwarded
+    resumed = TextEncoder(device="cpu", cache=str(folder)).fit_transform(texts)
+    assert backbone.n_forwarded - before == len(set(texts)) - done  # only what was not on disk
+    whole = TextEncoder(device="cpu", cache=False).fit_transform(texts)
+    np.testing.assert_allclose(resumed, whole, atol=1e-5)
