@@ -61,3 +61,28 @@ def photo_files(tmp_path_factory):
 @pytest.fixture
 def random_images():
     return np.random.default_rng(0).integers(0, 256, size=(12, 24, 24, 3), dtype=np.uint8)
+
+
+@pytest.fixture
+def interrupt_after_saves(monkeypatch):
+    """``arm(n)``: the n-th checkpoint a fit saves is written, then the fit dies
+    (RuntimeError "killed"); ``arm(None)`` saves normally again."""
+    from sktransfer.finetune import _checkpoint
+
+    real = _checkpoint.Run.save
+
+    def arm(n):
+        if n is None:
+            monkeypatch.setattr(_checkpoint.Run, "save", real)
+            return
+        count = []
+
+        def save_then_die(self, state):
+            real(self, state)
+            count.append(1)
+            if len(count) == n:
+                raise RuntimeError("killed")
+
+        monkeypatch.setattr(_checkpoint.Run, "save", save_then_die)
+
+    return arm

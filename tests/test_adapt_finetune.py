@@ -522,26 +522,16 @@ def test_deepcoral_aligns_minilm_features_of_film_reviews_and_tweets():
     assert after < 0.8 * before
 
 
-def test_an_interrupted_adapted_fit_resumes(inverted_digits, tmp_path, monkeypatch):
+def test_an_interrupted_adapted_fit_resumes(inverted_digits, tmp_path, interrupt_after_saves):
     """checkpoint_dir with a domain loss: skada's wrapper, the balanced loader and the
     gradient-reversal schedule resume to the uninterrupted result."""
-    from sktransfer.finetune import _checkpoint
-
     X, y, sd, _ = inverted_digits
     kw = dict(n_trainable_blocks=1, domain_loss="dann", augment=True, max_epochs=4)
     whole = _tiny_image(**kw).fit(X, y, sample_domain=sd)
-    real, count = _checkpoint.Run.save, []
-
-    def fail_after_two(self, state):
-        real(self, state)
-        count.append(1)
-        if len(count) == 2:
-            raise RuntimeError("killed")
-
-    monkeypatch.setattr(_checkpoint.Run, "save", fail_after_two)
+    interrupt_after_saves(2)
     with pytest.raises(RuntimeError, match="killed"):
         _tiny_image(**kw, checkpoint_dir=tmp_path).fit(X, y, sample_domain=sd)
-    monkeypatch.setattr(_checkpoint.Run, "save", real)
+    interrupt_after_saves(None)
     resumed = _tiny_image(**kw, checkpoint_dir=tmp_path).fit(X, y, sample_domain=sd)
     assert resumed.resumed_at_epoch_ == 2
     np.testing.assert_array_equal(resumed.predict_proba(X), whole.predict_proba(X))

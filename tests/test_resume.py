@@ -178,21 +178,13 @@ def test_an_unpicklable_parameter_is_a_clear_error(tmp_path, data):
         est.fit(*data)
 
 
-def test_an_unseeded_fit_resumes_with_the_seed_it_drew(tmp_path, data, monkeypatch):
+def test_an_unseeded_fit_resumes_with_the_seed_it_drew(tmp_path, data, interrupt_after_saves):
     kw = {**KW, "random_state": None, "max_epochs": 3, "checkpoint_dir": tmp_path}
-    real, count = _checkpoint.Run.save, []
-
-    def fail_after_two(self, state):
-        real(self, state)
-        count.append(1)
-        if len(count) == 2:
-            raise RuntimeError("the machine went away")
-
-    monkeypatch.setattr(_checkpoint.Run, "save", fail_after_two)
-    with pytest.raises(RuntimeError, match="went away"):
+    interrupt_after_saves(2)
+    with pytest.raises(RuntimeError, match="killed"):
         ImageClassifier(**kw).fit(*data)
     seed = saved_state(tmp_path)["seed"]
-    monkeypatch.setattr(_checkpoint.Run, "save", real)
+    interrupt_after_saves(None)
     resumed = ImageClassifier(**kw).fit(*data)
     assert resumed.resumed_at_epoch_ == 2
     assert saved_state(tmp_path)["seed"] == seed and saved_state(tmp_path)["done"]
@@ -202,7 +194,7 @@ def test_an_unseeded_fit_resumes_with_the_seed_it_drew(tmp_path, data, monkeypat
 
 
 @pytest.mark.slow
-def test_contrastive_text_fit_resumes(tmp_path, monkeypatch):
+def test_contrastive_text_fit_resumes(tmp_path, interrupt_after_saves):
     from sktransfer.datasets import load_rotten_tomatoes
 
     rt = load_rotten_tomatoes().groupby("label").head(12)
@@ -216,18 +208,10 @@ def test_contrastive_text_fit_resumes(tmp_path, monkeypatch):
         checkpoint_dir=tmp_path,
     )
     whole = TextClassifier(**{**kw, "checkpoint_dir": None}).fit(X, y)
-    real, count = _checkpoint.Run.save, []
-
-    def fail_after_two(self, state):
-        real(self, state)
-        count.append(1)
-        if len(count) == 2:
-            raise RuntimeError("killed")
-
-    monkeypatch.setattr(_checkpoint.Run, "save", fail_after_two)
+    interrupt_after_saves(2)
     with pytest.raises(RuntimeError, match="killed"):
         TextClassifier(**kw).fit(X, y)
-    monkeypatch.setattr(_checkpoint.Run, "save", real)
+    interrupt_after_saves(None)
     resumed = TextClassifier(**kw).fit(X, y)
     assert resumed.resumed_at_epoch_ == 2
     np.testing.assert_allclose(resumed.predict_proba(X), whole.predict_proba(X), atol=1e-6)
