@@ -38,7 +38,7 @@ def _prefetch(func, chunks, depth=2):
             yield result
 
 
-def _compute(backbone, todo, layer, pooled, batch_size):
+def _compute(backbone, todo, layer, pooled, batch_size, precision="float32"):
     keys = list(todo)
     order = backbone.modality.batch_order([todo[k] for k in keys])
     keys = [keys[i] for i in order]
@@ -49,7 +49,7 @@ def _compute(backbone, todo, layer, pooled, batch_size):
     chunks = _batches(keys, batch_size)
     prepared = _prefetch(prepare, chunks) if backbone.modality.prefetch else map(prepare, chunks)
     for batch_keys, batch in prepared:
-        yield batch_keys, backbone.embed(batch, layer=layer, pooled=pooled)
+        yield batch_keys, backbone.embed(batch, layer=layer, pooled=pooled, precision=precision)
 
 
 def compute_features(
@@ -63,6 +63,7 @@ def compute_features(
     verbose=False,
     estimator="ImageEncoder",
     rows_in_memory=None,
+    precision="float32",
 ):
     """Features of every row of ``rows``, each distinct sample computed once.
 
@@ -83,6 +84,9 @@ def compute_features(
     rows_in_memory : int, optional
         Rows hashed and loaded at a time (bounds memory for image files);
         the modality's default otherwise.
+    precision : {"float32", "bfloat16"}
+        The network's arithmetic (bfloat16: under autocast); part of the
+        cache key, as bfloat16 features differ in their last digits.
 
     Returns
     -------
@@ -96,6 +100,8 @@ def compute_features(
     modality = backbone.modality
     n = len(rows)
     prefix = f"{backbone.identity}:{layer}:{'pooled' if pooled else 'raw'}:"
+    if precision != "float32":
+        prefix += f"{precision}:"
     if rows_in_memory is None:
         rows_in_memory = modality.rows_in_memory(n, batch_size)
     ragged = backbone.ragged and not pooled
@@ -115,7 +121,7 @@ def compute_features(
                 if key not in found and key not in todo:
                     todo[key] = sample
             bar.update(len(keys) - len(todo))
-            for batch_keys, feats in _compute(backbone, todo, layer, pooled, batch_size):
+            for batch_keys, feats in _compute(backbone, todo, layer, pooled, batch_size, precision):
                 for key, row in zip(batch_keys, feats):
                     found[key] = row
                     _cache.store(stores, key, row)

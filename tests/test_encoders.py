@@ -164,3 +164,19 @@ def test_verbose_shows_progress(capsys, reviews):
     TextEncoder(device="cpu", verbose=True, batch_size=8).fit_transform(reviews["text"][:20])
     err = capsys.readouterr().err
     assert "TextEncoder(all-MiniLM-L6-v2)" in err and "20/20" in err
+
+
+def test_bfloat16_precision_is_close_and_cached_apart(reviews):
+    texts = reviews["text"][:100].tolist()
+    sktransfer.clear_cache()
+    full = TextEncoder(device="cpu").fit_transform(texts)
+    backbone = minilm()
+    before = backbone.n_forwarded
+    half = TextEncoder(device="cpu", precision="bfloat16").fit_transform(texts)
+    assert backbone.n_forwarded - before == len(set(texts))  # not served float32 rows
+    assert half.dtype == np.float32
+    cos = (full * half).sum(1) / np.linalg.norm(full, axis=1) / np.linalg.norm(half, axis=1)
+    assert cos.min() > 0.999, cos.min()
+    assert not np.array_equal(full, half)  # it did run in bfloat16
+    with pytest.raises(ValueError, match="precision"):
+        TextEncoder(precision="float16").fit(texts)

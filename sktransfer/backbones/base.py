@@ -358,15 +358,21 @@ class Backbone:
         """Loaded samples -> a batch for the first block (on the CPU)."""
         return self.modality.prepare(items, self)
 
-    def embed(self, batch, layer=None, pooled=True):
+    def embed(self, batch, layer=None, pooled=True, precision="float32"):
         """Features of a prepared batch as float32 ndarrays.
 
         Pooled (n, dim) by default; with ``pooled=False`` the raw output of
         block ``layer``: (n, c, h, w) for CNNs, and for text a list of
-        (tokens, dim) arrays, one per text, without padding.
+        (tokens, dim) arrays, one per text, without padding. With
+        ``precision="bfloat16"`` the network runs under bfloat16 autocast.
         """
         torch = require("torch")
-        with self._lock, torch.inference_mode():
+        autocast = torch.autocast(
+            self.device.split(":")[0],  # "cpu", "cuda" or "mps"
+            dtype=torch.bfloat16,
+            enabled=precision == "bfloat16",
+        )
+        with self._lock, torch.inference_mode(), autocast:
             self.net.eval()
             x = self.modality.to_device(batch, self)
             out = (
