@@ -8,6 +8,7 @@ through a frozen network once per process.
 """
 
 import contextlib
+import hashlib
 import json
 import os
 import threading
@@ -130,8 +131,16 @@ class DiskCache:
         self._limit = None  # (bytes, when read)
         self._lock = threading.Lock()
 
-    def _path(self, key):
-        return self.directory / key[:2] / f"{key}.npy"
+    def path(self, key):
+        """Where ``key``'s row lies: named by a hash of the key, in 256 x 256 subfolders.
+
+        A key starts with the backbone's identity, so the key itself would put
+        every row of a model in one folder (millions of files for a large
+        job); its hash spreads them, and holds no characters a file system
+        may refuse.
+        """
+        digest = hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+        return self.directory / digest[:2] / digest[2:4] / f"{digest}.npy"
 
     @property
     def max_bytes(self):
@@ -145,7 +154,7 @@ class DiskCache:
     def get_many(self, keys):
         found = {}
         for key in keys:
-            path = self._path(key)
+            path = self.path(key)
             try:
                 found[key] = np.load(path)
             except (OSError, ValueError, EOFError):
@@ -155,8 +164,8 @@ class DiskCache:
         return found
 
     def put(self, key, value):
-        path = self._path(key)
-        path.parent.mkdir(exist_ok=True)
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         value = np.asarray(value, dtype=np.float32)
         with open(tmp, "wb") as fh:
@@ -173,15 +182,20 @@ class DiskCache:
     def files(self):
         """(modification time, size, path) of every row file; temporary files are not rows."""
         out = []
-        for sub in os.scandir(self.directory):
-            if not sub.is_dir():
-                continue
-            for entry in os.scandir(sub.path):
-                if entry.name.endswith(".npy"):
-                    with contextlib.suppress(OSError):  # evicted by another process meanwhile
-                        st = entry.stat()
-                        out.append((st.st_mtime, st.st_size, entry.path))
+        for folder in self._leaf_folders():
+            with contextlib.suppress(OSError):  # removed by another process meanwhile
+                for entry in os.scandir(folder):
+                    if entry.name.endswith(".npy"):
+                        with contextlib.suppress(OSError):
+                            st = entry.stat()
+                            out.append((st.st_mtime, st.st_size, entry.path))
         return out
+
+    def _leaf_folders(self):
+        for top in os.scandir(self.directory):
+            if top.is_dir():
+                with contextlib.suppress(OSError):
+                    yield from (sub.path for sub in os.scandir(top.path) if sub.is_dir())
 
     def evict(self):
         """Delete least recently used rows until the folder is at most 90 % of its bound.
@@ -200,7 +214,7 @@ class DiskCache:
                     os.unlink(path)
                 total -= size
         stale = time.time() - 3600
-        for tmp in self.directory.glob("*/*.tmp"):
+        for tmp in self.directory.glob("*/*/*.tmp"):
             with contextlib.suppress(OSError):
                 if tmp.stat().st_mtime < stale:
                     tmp.unlink()

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +17,12 @@ from sktransfer import TextEncoder, disk_cache_info, set_disk_cache_limit
 from sktransfer._cache import DiskCache
 from sktransfer.backbones import get_backbone
 from sktransfer.datasets import load_rotten_tomatoes
+
+
+def _key(i):
+    import hashlib
+
+    return hashlib.sha1(str(i).encode()).hexdigest()
 
 
 def expected(key, size):
@@ -73,15 +78,16 @@ def test_concurrent_processes_never_read_a_torn_row_and_keep_the_bound(tmp_path)
     assert sum(r for r, _ in reads) > 100  # the workers did read each other's rows
     assert all(bad == 0 for _, bad in reads)
     cache = DiskCache(folder)
+    where = {str(cache.path(k)): k for k in map(_key, range(120))}
     for _, size, path in cache.files():
         row = np.load(path)
         assert row.nbytes + 128 == size  # the .npy header and the whole row
-        np.testing.assert_array_equal(row, expected(Path(path).stem, row.size))
+        np.testing.assert_array_equal(row, expected(where[path], row.size))
     info = disk_cache_info(folder)
     # Evicted to 90 % at each check; since its last check, each process has
     # written less than 1/20 of the bound plus one row (at most 40 KiB).
     assert info["bytes"] <= 900_000 + 4 * (50_000 + 41_000), info
-    assert not list(folder.glob("*/*.tmp"))
+    assert not list(folder.glob("*/*/*.tmp"))
 
 
 def test_eviction_drops_the_least_recently_used_rows(tmp_path):
@@ -91,12 +97,12 @@ def test_eviction_drops_the_least_recently_used_rows(tmp_path):
     for i, key in enumerate(keys):
         cache.put(key, np.full(1000, i, np.float32))
     old = time.time() - 1000
-    for i, (_, _, path) in enumerate(sorted(cache.files(), key=lambda f: f[2])):
-        os.utime(path, (old + i, old + i))  # written in key order, long ago
+    for i, key in enumerate(keys):
+        os.utime(cache.path(key), (old + i, old + i))  # written in key order, long ago
     cache.get_many([keys[0]])  # read: now the most recent
     cache.put("zz" + "b" * 30, np.zeros(1000, np.float32))  # over the bound
     cache.evict()
-    left = {Path(p).stem for _, _, p in cache.files()}
+    left = {k for k in [*keys, "zz" + "b" * 30] if cache.path(k).is_file()}
     assert keys[0] in left and "zz" + "b" * 30 in left
     assert keys[1] not in left and keys[2] not in left  # the least recently used went first
     assert disk_cache_info(tmp_path)["bytes"] <= 10 * (4000 + 128)
@@ -104,8 +110,8 @@ def test_eviction_drops_the_least_recently_used_rows(tmp_path):
 
 def test_stale_temporary_files_are_removed(tmp_path):
     cache = DiskCache(tmp_path)
-    (tmp_path / "ab").mkdir()
-    stale, fresh = tmp_path / "ab" / "x.1.2.tmp", tmp_path / "ab" / "y.1.2.tmp"
+    (tmp_path / "ab" / "cd").mkdir(parents=True)
+    stale, fresh = tmp_path / "ab" / "cd" / "x.1.2.tmp", tmp_path / "ab" / "cd" / "y.1.2.tmp"
     stale.write_bytes(b"half a row")
     fresh.write_bytes(b"being written")
     os.utime(stale, (time.time() - 7200,) * 2)

@@ -312,7 +312,7 @@ class Trainer:
             if (plan.probe_first or plan.floor) and not done:
                 # First, from the fresh seed: the probe is then exactly the
                 # n_trainable_blocks=0 fit with the same random_state (when
-                # that fit reads cached features too: text, augment=False).
+                # that fit reads cached features too: text, unaugmented images).
                 probe, probe_scores = (
                     self.probe(rows, y, target_rows, split)
                     if state is None
