@@ -18,9 +18,9 @@ For each set, one stratified train/test split (``--train`` rows to train,
 at most ``--test`` to test; faces: 100 / 100) and, on it: the probe
 (``n_trainable_blocks=0``) and fine-tuning with ``n_trainable_blocks`` 1, 2
 and "all", every other parameter at its default, ``random_state=seed``.
-Images also: k=1 with ``augment=False`` (frozen blocks cached; is the
-default augmentation worth its cost?), and with ``--augmented-probe`` the
-probe on augmented images (``augment=True``, the default before "auto").
+``--augment true|false`` sets every image fit's ``augment`` (default: the
+estimators' default, "auto"); ``--depths 1`` fits only k=1; with
+``--augmented-probe``, also the probe on augmented images (``augment=True``).
 Reported: test accuracy, fit time, and for fine-tuning whether the probe
 floor kept the probe (``fine_tuning_helped_``); "best - probe" is over k=1,
 2 and "all" at the defaults.
@@ -40,8 +40,6 @@ import _finetune_common as common
 import numpy as np
 
 DEPTHS = (0, 1, 2, "all")
-#: Images also: k=1 without augmentation (is augmentation worth its cost?).
-NO_AUGMENT = "1, augment=False"
 #: With --augmented-probe: the probe on augmented images (the default before augment="auto").
 AUGMENTED_PROBE = "0, augment=True"
 
@@ -96,11 +94,11 @@ def run_set(name, X, y, estimator, args, model):
 
     train, test = split(y, args.train, args.test, args.seed)
     out = {"n_train": len(train), "n_test": len(test), "fits": {}}
-    configs = [(str(d), d, {}) for d in DEPTHS]
-    if estimator.__name__.startswith("Image"):
-        configs.append((NO_AUGMENT, 1, {"augment": False}))
-        if args.augmented_probe:
-            configs.append((AUGMENTED_PROBE, 0, {"augment": True}))
+    image = estimator.__name__.startswith("Image")
+    options = {"augment": args.augment} if image and args.augment != "auto" else {}
+    configs = [(str(d), d, options) for d in args.depths]
+    if image and args.augmented_probe:
+        configs.append((AUGMENTED_PROBE, 0, {"augment": True}))
     for label, depth, options in configs:
         clear_cache()
         extra = (
@@ -151,6 +149,15 @@ def main():
     )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument(
+        "--depths", default="0,1,2,all", help="comma-separated n_trainable_blocks to fit"
+    )
+    parser.add_argument(
+        "--augment",
+        default="auto",
+        type=lambda v: {"true": True, "false": False}.get(v.lower(), v),
+        help='images: the augment parameter of every fit (default: "auto", the default)',
+    )
+    parser.add_argument(
         "--augmented-probe",
         action="store_true",
         help="images: also the probe on augmented images (slow: the whole network every epoch)",
@@ -158,6 +165,7 @@ def main():
     args = parser.parse_args()
     if args.quick:
         args.train, args.test = 60, 60
+    args.depths = [d if d == "all" else int(d) for d in args.depths.split(",")]
     common.setup(args.threads)
     from sktransfer import ImageClassifier, TextClassifier
 
@@ -178,22 +186,23 @@ def main():
     rows, gains = [], []
     for name, r in results.items():
         fits = r["fits"]
-        probe = fits["0"]["accuracy"]
-        cells = [name, f"{r['n_train']} / {r['n_test']}", f"{100 * probe:.1f}"]
-        best = max(fits[str(d)]["accuracy"] for d in DEPTHS[1:])
-        for d in [*DEPTHS[1:], NO_AUGMENT, AUGMENTED_PROBE]:
+        probe = fits.get("0", {}).get("accuracy")
+        cells = [name, f"{r['n_train']} / {r['n_test']}"]
+        for d in [*DEPTHS, AUGMENTED_PROBE]:
             f = fits.get(str(d))
             kept = "" if f is None or f["helped"] is not False else " (probe kept)"
             cells.append(
                 "-" if f is None else f"{100 * f['accuracy']:.1f}{kept}, {f['fit_s']:.0f} s"
             )
-        cells.append(f"{100 * (best - probe):+.1f}")
-        gains.append(best - probe)
+        tuned = [fits[str(d)]["accuracy"] for d in DEPTHS[1:] if str(d) in fits]
+        if probe is not None and tuned:
+            gains.append(max(tuned) - probe)
+        cells.append(f"{100 * gains[-1]:+.1f}" if probe is not None and tuned else "-")
         rows.append(cells)
-    header = ["set", "train / test", "probe %", "k=1", "k=2", '"all"', NO_AUGMENT, AUGMENTED_PROBE]
-    header.append("best - probe")
-    print(common.md_table(header, rows))
-    print(f"median gain of the best depth over the probe: {100 * np.median(gains):+.1f} points")
+    header = ["set", "train / test", "probe", "k=1", "k=2", '"all"', AUGMENTED_PROBE]
+    print(common.md_table(header + ["best - probe"], rows))
+    if gains:
+        print(f"median gain of the best depth over the probe: {100 * np.median(gains):+.1f} points")
     common.OUT.mkdir(exist_ok=True)
     (common.OUT / "finetune_panel.json").write_text(json.dumps(results, indent=1, default=str))
 

@@ -627,6 +627,24 @@ def test_augmentation_fits_the_input(digits):
     assert crop.scale == (0.8, 1.0)
 
 
+def test_auto_augmentation_augments_colour_images_when_blocks_train(digits):
+    """augment="auto": colour images train augmented; grey images and a probe do not, so
+    their frozen blocks are cached."""
+    grey = digits[0][:60]
+    colour = np.stack([grey] * 3, axis=-1)
+    colour[..., 0] = 255 - colour[..., 0]  # the same digits, in colour
+    y = digits[1][:60]
+    kw = dict(model="sktransfer/tiny-cnn", max_epochs=1, **FAST)
+    tuned_colour = ImageClassifier(n_trainable_blocks=1, **kw).fit(colour, y)
+    assert tuned_colour.fit_plan_.augment is True and tuned_colour.cached_blocks_ == 0
+    tuned_grey = ImageClassifier(n_trainable_blocks=1, **kw).fit(grey, y)
+    assert tuned_grey.fit_plan_.augment is False and tuned_grey.cached_blocks_ == 2
+    probe = ImageClassifier(n_trainable_blocks=0, **kw).fit(colour, y)
+    assert probe.fit_plan_.augment is False and probe.cached_blocks_ == 3
+    forced = ImageClassifier(n_trainable_blocks=1, augment=True, **kw).fit(grey, y)
+    assert forced.fit_plan_.augment is True and forced.cached_blocks_ == 0
+
+
 def test_training_batches_group_rows_of_similar_length():
     """Texts train in batches of similar length (less padding), drawn anew every epoch."""
     from sktransfer.finetune._torch import ArrayDataset, TrainLoader

@@ -150,6 +150,7 @@ class _FineTuner(
             target=target,
             classifier=classifier,
             multilabel=encoded.multilabel,
+            rows=rows,
         )
         from . import _trainer
 

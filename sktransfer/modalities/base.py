@@ -268,6 +268,10 @@ class Modality:
         """A picklable ``loaded sample -> dataset item``: training (``augment``) or predicting."""
         return _identity
 
+    def auto_augment(self, rows, estimator):
+        """Whether ``augment="auto"`` augments these training rows (when blocks train)."""
+        return bool(self.augmentations)
+
     def input_module(self, backbone):
         """A torch module run before the first block when it trains (images: normalisation)."""
         return None
