@@ -60,6 +60,16 @@ def main():
     results["serial, 1 thread"] = {"seconds": serial_s, "workers": 1}
     print(f"serial: {serial_s:.1f} s", flush=True)
 
+    def record(name, seconds, start_s, n, out):
+        diff = float(np.abs(out - serial).max())
+        results[name] = {
+            "seconds": seconds,
+            "startup_s": start_s,
+            "workers": n,
+            "max_abs_diff": diff,
+        }
+        print(f"{name}: {seconds:.1f} s (start-up {start_s:.1f} s), diff {diff:.1e}", flush=True)
+
     workers = [int(w) for w in args.workers.split(",")]
     for n in workers:
         start_s, cluster = timed(
@@ -70,14 +80,7 @@ def main():
         with cluster, Client(cluster):
             column = dd.from_pandas(texts, npartitions=8 * n)
             seconds, out = timed(lambda c=column: dask_transform(encoder, c).compute())
-        diff = float(np.abs(out.to_numpy() - serial).max())
-        results[f"Dask LocalCluster, {n} worker(s) x 1 thread"] = {
-            "seconds": seconds,
-            "startup_s": start_s,
-            "workers": n,
-            "max_abs_diff": diff,
-        }
-        print(f"dask {n}: {seconds:.1f} s (start-up {start_s:.1f} s), diff {diff:.1e}", flush=True)
+        record(f"Dask LocalCluster, {n} worker(s) x 1 thread", seconds, start_s, n, out.to_numpy())
 
     start_s, _ = timed(
         lambda: ray.init(num_cpus=max(workers), include_dashboard=False, log_to_driver=False)
@@ -92,14 +95,7 @@ def main():
             ).to_pandas()
         )
         emb = np.stack(out.sort_values("row")["embedding"].to_numpy())
-        diff = float(np.abs(emb - serial).max())
-        results[f"Ray Data, {n} actor(s) x 1 CPU"] = {
-            "seconds": seconds,
-            "startup_s": start_s,
-            "workers": n,
-            "max_abs_diff": diff,
-        }
-        print(f"ray {n}: {seconds:.1f} s, diff {diff:.1e}", flush=True)
+        record(f"Ray Data, {n} actor(s) x 1 CPU", seconds, start_s, n, emb)
     ray.shutdown()
 
     print()
