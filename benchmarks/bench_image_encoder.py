@@ -64,6 +64,7 @@ Usage::
     python benchmarks/bench_image_encoder.py --n-images 200 --repeats 5
     python benchmarks/bench_image_encoder.py --threads 1     # torch.set_num_threads(1) for all
     python benchmarks/bench_image_encoder.py --n-images 96 --breakdown   # + attribution rows
+    python benchmarks/bench_image_encoder.py --threads 2 --bfloat16   # + precision="bfloat16"
 
 ``--breakdown`` adds variants that are not contenders, to attribute the
 differences: sktransfer with ``batch_size=1`` and ``8``, the hand-written loop
@@ -416,6 +417,12 @@ def main(argv=None):
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
+        "--bfloat16",
+        action="store_true",
+        help='also time the opt-in ImageEncoder(precision="bfloat16") (its cosine to float32 '
+        "is reported)",
+    )
+    p.add_argument(
         "--threads",
         type=int,
         default=0,
@@ -456,6 +463,11 @@ def main(argv=None):
             "sktransfer": lambda: enc_cold.transform(paths),
             "loop": lambda: handwritten_loop(loop_model, paths, bs),
         }
+        if args.bfloat16:
+            enc_bf16 = ImageEncoder(
+                batch_size=bs, device="cpu", cache=False, precision="bfloat16"
+            ).fit(paths)
+            contenders["sktransfer bfloat16"] = lambda: enc_bf16.transform(paths)
         if not args.skip_embetter:
             pipe = embetter_pipeline(net)
             contenders["embetter"] = lambda: pipe(paths)
@@ -486,6 +498,8 @@ def main(argv=None):
         # Warm-up on a few images (kernel selection, lazy imports), not timed.
         few = paths[: min(8, len(paths))]
         enc_cold.transform(few)
+        if args.bfloat16:
+            enc_bf16.transform(few)
         handwritten_loop(loop_model, few, bs)
         if args.breakdown:
             handwritten_loop(loop_model, few, bs, channels_last=True)
@@ -559,6 +573,15 @@ def main(argv=None):
                     "embetter",
                     paired("embetter"),
                     "target >= 3x",
+                )
+            )
+        if "sktransfer bfloat16" in med:
+            rows.append(
+                (
+                    'sktransfer ImageEncoder(precision="bfloat16", cache=False), opt-in',
+                    "sktransfer bfloat16",
+                    paired("sktransfer bfloat16"),
+                    "bfloat16 autocast: see its cosine to float32 below",
                 )
             )
         for b_ in (1, 8):
@@ -640,6 +663,13 @@ def main(argv=None):
         ]:
             agree.append(f"- max |{name} - sktransfer| = {checks[name]:.2e}")
         agree.append(f"- (features: float32, shape {ref.shape}, max |feature| = {scale:.2f})")
+        if "sktransfer bfloat16" in outputs:
+            bf = np.asarray(outputs["sktransfer bfloat16"], dtype=np.float64)
+            r64 = ref.astype(np.float64)
+            cos = (bf * r64).sum(1) / np.linalg.norm(bf, axis=1) / np.linalg.norm(r64, axis=1)
+            agree.append(
+                f"- bfloat16 against float32: cosine min {cos.min():.5f}, mean {cos.mean():.5f}"
+            )
 
         cmd = "python benchmarks/bench_image_encoder.py " + " ".join(
             argv if argv is not None else sys.argv[1:]

@@ -180,3 +180,31 @@ def test_bfloat16_precision_is_close_and_cached_apart(reviews):
     assert not np.array_equal(full, half)  # it did run in bfloat16
     with pytest.raises(ValueError, match="precision"):
         TextEncoder(precision="float16").fit(texts)
+
+
+def test_image_network_runs_cpu_batches_in_chunks(photo_files, monkeypatch):
+    from PIL import Image
+
+    from sktransfer.modalities.image import ImageModality
+
+    assert ImageModality.cpu_chunk == 4
+    backbone = get_backbone("efficientnet_lite0", device="cpu")
+    batch = backbone.prepare([Image.open(p).convert("RGB") for p in (photo_files * 2)[:7]])
+    calls = []
+    forward = backbone.net.forward
+
+    def counted(x, **kwargs):
+        calls.append(len(x))
+        return forward(x, **kwargs)
+
+    monkeypatch.setattr(backbone.net, "forward", counted)
+    chunked = backbone.embed(batch)
+    raw = backbone.embed(batch, layer=4, pooled=False)
+    assert calls == [4, 3]  # pooled: 7 images as 4 + 3
+    monkeypatch.setattr(ImageModality, "cpu_chunk", None)
+    calls.clear()
+    whole = backbone.embed(batch)
+    assert calls == [7]
+    np.testing.assert_allclose(chunked, whole, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(raw, backbone.embed(batch, layer=4, pooled=False), atol=1e-5)
+    assert raw.shape[0] == 7 and raw.ndim == 4

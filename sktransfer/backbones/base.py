@@ -372,14 +372,17 @@ class Backbone:
             dtype=torch.bfloat16,
             enabled=precision == "bfloat16",
         )
+        chunk = self.modality.cpu_chunk if self.device == "cpu" else None
         with self._lock, torch.inference_mode(), autocast:
             self.net.eval()
             x = self.modality.to_device(batch, self)
-            out = (
-                self.net(x, layer=layer)
+            parts = [
+                self.net(part, layer=layer)
                 if pooled
-                else self.net.block_output(x, self.layer_index(layer))
-            )
+                else self.net.block_output(part, self.layer_index(layer))
+                for part in (x.split(chunk) if chunk and len(x) > chunk else [x])
+            ]
+            out = parts[0] if len(parts) == 1 else torch.cat(parts)
             self.n_forwarded += len(out)
             if isinstance(out, list):
                 return [o.float().cpu().numpy() for o in out]

@@ -211,6 +211,10 @@ class Modality:
     prefetch : bool
         Prepare the next batch in a thread while the network runs on this one
         (worth it when decoding costs, as for image files).
+    cpu_chunk : int or None
+        On a CPU, the network takes a batch this many rows at a time (None:
+        whole). Small chunks keep a convolutional network's activations in
+        the CPU's caches; the batch stays the unit of loading and caching.
     augmentations : tuple
         The values of an estimator's ``augment`` parameter that turn
         training-time augmentation on; empty when the modality has none.
@@ -223,6 +227,7 @@ class Modality:
     noun = "rows"
     input_tags = {}
     prefetch = False
+    cpu_chunk = None
     augmentations = ()
     priority = 100
 

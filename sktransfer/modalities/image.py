@@ -340,6 +340,10 @@ class ImageModality(Modality):
     noun = "images"
     input_tags = {"two_d_array": False, "three_d_array": True}
     prefetch = True
+    # On 2 CPU cores (channels-last, fp32) EfficientNet-Lite0 ran 2.4x faster
+    # in chunks of 4 than in batches of 32 (81 against 34 images/s), resnet18
+    # 1.07x: a chunk's activations stay in the CPU's caches.
+    cpu_chunk = 4
     augmentations = (True, "flip")
     priority = 10
 
