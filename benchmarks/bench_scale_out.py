@@ -41,6 +41,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=20000)
     parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--engines", default="dask,ray", help="comma-separated: dask, ray")
     args = parser.parse_args()
     os.environ["OMP_NUM_THREADS"] = "1"  # inherited by the workers: one thread each
     common.setup(1)
@@ -71,7 +72,8 @@ def main():
         print(f"{name}: {seconds:.1f} s (start-up {start_s:.1f} s), diff {diff:.1e}", flush=True)
 
     workers = [int(w) for w in args.workers.split(",")]
-    for n in workers:
+    engines = args.engines.split(",")
+    for n in workers if "dask" in engines else []:
         start_s, cluster = timed(
             lambda n=n: LocalCluster(
                 n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
@@ -82,13 +84,18 @@ def main():
             seconds, out = timed(lambda c=column: dask_transform(encoder, c).compute())
         record(f"Dask LocalCluster, {n} worker(s) x 1 thread", seconds, start_s, n, out.to_numpy())
 
-    start_s, _ = timed(
-        lambda: ray.init(num_cpus=max(workers), include_dashboard=False, log_to_driver=False)
-    )
+    if "ray" in engines:
+        start_s, _ = timed(
+            lambda: ray.init(num_cpus=max(workers), include_dashboard=False, log_to_driver=False)
+        )
     frame = texts.to_frame("text")
     frame["row"] = np.arange(len(frame))
-    for n in workers:
-        ds = ray.data.from_pandas(frame)
+    for n in workers if "ray" in engines else []:
+        # One block per DataFrame given: 8 blocks per actor, as Dask gets 8 partitions per
+        # worker (a dataset of one block runs on one actor, whatever the concurrency).
+        ds = ray.data.from_pandas(
+            [frame.iloc[part] for part in np.array_split(np.arange(len(frame)), 8 * n)]
+        )
         seconds, out = timed(
             lambda n=n, ds=ds: ray_transform(
                 encoder, ds, "text", concurrency=n, batch_size=256, num_cpus=1
@@ -96,7 +103,8 @@ def main():
         )
         emb = np.stack(out.sort_values("row")["embedding"].to_numpy())
         record(f"Ray Data, {n} actor(s) x 1 CPU", seconds, start_s, n, emb)
-    ray.shutdown()
+    if "ray" in engines:
+        ray.shutdown()
 
     print()
     print(f"Machine: {common.machine()}; load {common.load()}")

@@ -198,7 +198,10 @@ def ray_transform(
 
     ``Dataset.map_batches`` with a callable class: each of ``concurrency``
     actors gets the small fitted estimator once and loads its network once,
-    then serves batch after batch.
+    then serves batch after batch. The dataset's blocks are what Ray hands
+    out: a dataset of one block (``ray.data.from_pandas(df)`` of one
+    DataFrame) runs on one actor whatever ``concurrency`` says; give
+    ``from_pandas`` a list of frames, or ``dataset.repartition(n)`` first.
 
     Parameters
     ----------
