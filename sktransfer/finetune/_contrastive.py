@@ -18,7 +18,12 @@ the trainable blocks run, above the frozen ones' cached outputs.
 
 Stage two fits the head on the trained body's embeddings, as the linear
 probe is fitted (a held-out split, when there is one, stops it early and
-then scores the result against the probe).
+then scores the result against the probe). For numbers, a linear head is
+then solved in closed form as ridge regression, its penalty chosen by
+generalised cross-validation (Golub, Heath & Wahba, Technometrics 1979;
+scikit-learn's ``RidgeCV``): SetFit's own head is a scikit-learn model, and
+on 48 rated sentences the gradient-trained linear head overfitted (R^2
+below zero where frozen embeddings + ``RidgeCV`` reached 0.2).
 """
 
 import copy
@@ -229,8 +234,56 @@ def fit(trainer, net, train_data, valid_data, y, split, saved=None):
         pooled[split[1]] = embed(net, valid_data, modality)
     head = trainer.fit_head(pooled, y, split)
     module.head = copy.deepcopy(head.module_.head).to(net.device)
+    if trainer.encoded.loss == "mse":
+        ridge_head(module.head, pooled if split is None else pooled[split[0]], y_train)
     module.train(False)
     net.history = skorch.history.History(
         history + [{**row, "epoch": len(history) + row["epoch"]} for row in head.history]
     )
     return net
+
+
+#: Ridge penalties tried by generalised cross-validation (on standardised features).
+RIDGE_ALPHAS = np.logspace(-2, 4, 13)
+
+
+def ridge_head(head, pooled, y):
+    """Set a linear regression ``head`` to ridge regression on ``pooled``, in place.
+
+    Its standardisation takes the rows' own mean and variance, and its
+    linear layer the ``RidgeCV`` solution (one penalty per output, by
+    leave-one-out error). A head with a hidden layer is left as trained.
+
+    Examples
+    --------
+    >>> from sktransfer.finetune._torch import Head
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(40, 5)).astype(np.float32)
+    >>> y = (X @ [1.0, -2.0, 0.0, 0.0, 0.5])[:, None]
+    >>> head = ridge_head(Head(5, 1), X, y).eval()
+    >>> with torch.no_grad():
+    ...     out = head(torch.from_numpy(X)).numpy()
+    >>> bool(np.corrcoef(out[:, 0], y[:, 0])[0, 1] > 0.99)
+    True
+    """
+    from sklearn.linear_model import RidgeCV
+
+    linear = [m for m in head.layers if not isinstance(m, nn.Dropout)]
+    if len(linear) != 1 or not isinstance(linear[0], nn.Linear):
+        return head
+    y = np.asarray(y, np.float64)
+    known = np.isfinite(y).all(1)  # unlabelled (target-domain) rows carry NaN
+    x = np.asarray(pooled, dtype=np.float64)[known]
+    mean, var = x.mean(0), x.var(0)
+    z = (x - mean) / np.sqrt(var + head.norm.eps)
+    ridge = RidgeCV(alphas=RIDGE_ALPHAS, alpha_per_target=True).fit(z, y[known])
+    coef = np.atleast_2d(ridge.coef_)
+    device = linear[0].weight.device
+    with torch.no_grad():
+        head.norm.running_mean.copy_(torch.as_tensor(mean, dtype=torch.float32, device=device))
+        head.norm.running_var.copy_(torch.as_tensor(var, dtype=torch.float32, device=device))
+        linear[0].weight.copy_(torch.as_tensor(coef, dtype=torch.float32, device=device))
+        linear[0].bias.copy_(
+            torch.as_tensor(np.atleast_1d(ridge.intercept_), dtype=torch.float32, device=device)
+        )
+    return head
