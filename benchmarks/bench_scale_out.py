@@ -18,7 +18,7 @@ seconds, rows per second, speed-up over serial, overhead (engine time with
 1 worker over serial), and whether the output equals the serial one
 (max |difference|).
 
-Run: ``python benchmarks/bench_scale_out.py [--n 20000]``. Needs the
+Run: ``python benchmarks/bench_scale_out.py [--n 20000] [--engines dask,ray]``. Needs the
 dask and ray extras (``pip install ".[dask,ray]"``).
 """
 
