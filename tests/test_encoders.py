@@ -208,3 +208,9 @@ def test_image_network_runs_cpu_batches_in_chunks(photo_files, monkeypatch):
     np.testing.assert_allclose(chunked, whole, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(raw, backbone.embed(batch, layer=4, pooled=False), atol=1e-5)
     assert raw.shape[0] == 7 and raw.ndim == 4
+    # Chunked, a row's features do not depend on the rows batched with it, to
+    # the bit: a lone row (a batch of 1, or of 5 = 4 + 1) is run doubled.
+    monkeypatch.setattr(ImageModality, "cpu_chunk", 4)
+    for n in (1, 2, 5):
+        np.testing.assert_array_equal(backbone.embed(batch[:n]), chunked[:n])
+        np.testing.assert_array_equal(backbone.embed(batch[:n], layer=4, pooled=False), raw[:n])

@@ -376,12 +376,21 @@ class Backbone:
         with self._lock, torch.inference_mode(), autocast:
             self.net.eval()
             x = self.modality.to_device(batch, self)
-            parts = [
-                self.net(part, layer=layer)
-                if pooled
-                else self.net.block_output(part, self.layer_index(layer))
-                for part in (x.split(chunk) if chunk and len(x) > chunk else [x])
-            ]
+            parts = []
+            for part in x.split(chunk) if chunk else [x]:
+                # A lone row takes other CPU kernels than 2-4 rows do, and its
+                # features would differ in their last bits from the same row
+                # in a chunk: it runs doubled, so a row's features do not
+                # depend on the rows batched with it.
+                alone = chunk is not None and len(part) == 1
+                if alone:
+                    part = torch.cat([part, part])
+                out = (
+                    self.net(part, layer=layer)
+                    if pooled
+                    else self.net.block_output(part, self.layer_index(layer))
+                )
+                parts.append(out[:1] if alone else out)
             out = parts[0] if len(parts) == 1 else torch.cat(parts)
             self.n_forwarded += len(out)
             if isinstance(out, list):
