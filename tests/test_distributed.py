@@ -2,6 +2,8 @@
 local Ray instance of 2 CPUs. Real texts (Rotten Tomatoes) through the real MiniLM."""
 
 # The test extras install both engines: a broken install fails here, it is not skipped.
+import os
+
 import dask.array as da
 import dask.dataframe as dd
 import distributed
@@ -30,13 +32,21 @@ def reviews():
 
 @pytest.fixture(scope="module")
 def client():
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        distributed.Client(cluster) as c,
-    ):
-        yield c
+    # distributed sets OMP_NUM_THREADS=1, MKL_NUM_THREADS=1 (...) in this
+    # process's environment for the workers it spawns, and leaves them: later
+    # tests' child processes would inherit them and compute with one thread.
+    before = dict(os.environ)
+    try:
+        with (
+            distributed.LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            ) as cluster,
+            distributed.Client(cluster) as c,
+        ):
+            yield c
+    finally:
+        os.environ.clear()
+        os.environ.update(before)
 
 
 @pytest.fixture(scope="module")
