@@ -212,7 +212,7 @@ def _check_contrastive(name, params, first, adapting):
         )
 
 
-def make(params, *, name, backbone, y_fit, target, classifier, multilabel, rows=None):
+def make(params, *, name, backbone, y_fit, target, classifier, multilabel, rows):
     """The plan for fitting ``y_fit`` (a row each; ``target`` marks unlabelled target rows).
 
     ``rows`` (the validated X) lets ``augment="auto"`` look at the data.
@@ -251,7 +251,7 @@ def make(params, *, name, backbone, y_fit, target, classifier, multilabel, rows=
     if augment == "auto":
         # A probe's frozen features are computed once; augmented, they would
         # be the whole network's forward pass on every image every epoch.
-        augment = last > 0 and rows is not None and backbone.modality.auto_augment(rows, name)
+        augment = last > 0 and backbone.modality.auto_augment(rows, name)
     augment = augment if augment in backbone.modality.augmentations else False
     always_frozen = n_blocks - last
     if not params["cache"] or always_frozen == 0 or augment:
