@@ -8,13 +8,15 @@ from ._cache import (
     set_disk_cache_limit,
 )
 from .backbones import WeightsUnavailableError
-from .encoders import ImageEncoder, TextEncoder
+from .encoders import ImageEncoder, TextEncoder, TimeSeriesEncoder
 from .finetune import (
     FineTuningWarning,
     ImageClassifier,
     ImageRegressor,
     TextClassifier,
     TextRegressor,
+    TimeSeriesClassifier,
+    TimeSeriesRegressor,
 )
 
 __version__ = "0.1.0"
@@ -27,6 +29,9 @@ __all__ = [
     "TextClassifier",
     "TextRegressor",
     "TextEncoder",
+    "TimeSeriesClassifier",
+    "TimeSeriesEncoder",
+    "TimeSeriesRegressor",
     "WeightsUnavailableError",
     "cache_info",
     "clear_cache",

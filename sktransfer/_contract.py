@@ -13,7 +13,7 @@ import numbers
 import os
 import re
 
-from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._cache import is_folder_path
@@ -94,6 +94,35 @@ COMMON_CONSTRAINTS = {
 }
 
 
+#: How time-series estimators validate their rows (TimeSeriesModality's options).
+SERIES_CONSTRAINTS = {
+    "normalize": [StrOptions({"zscore", "minmax"}), None],
+    "length": [None, IntInterval(2, None, closed="left")],
+    "missing": [StrOptions({"error", "interpolate", "zero"})],
+}
+SERIES_DOCS = {
+    "normalize": (
+        '{"zscore", "minmax"} or None',
+        """Per series and channel, before the network: "zscore" (mean 0,
+        standard deviation 1; a constant channel becomes zeros), "minmax"
+        (0 to 1) or None (as given; Fracast scales each series itself, so its
+        features do not change with this).""",
+    ),
+    "length": (
+        "int or None",
+        """Each series keeps its last ``length`` points; shorter ones are
+        padded at the start with unobserved points. None: series shorter than
+        the longest in X are padded so.""",
+    ),
+    "missing": (
+        '{"error", "interpolate", "zero"}',
+        """NaN values: an error that names the rows (default), linear
+        interpolation inside each channel, or zero after normalisation (the
+        channel's mean with "zscore").""",
+    ),
+}
+
+
 def check_model(estimator):
     """The estimator's model must be of the estimator's modality (a clear error otherwise)."""
     from .backbones import model_modality
@@ -119,7 +148,8 @@ def check_model(estimator):
 def check_rows(estimator, X, *, reset):
     """X validated by the estimator's modality; at predict (``reset=False``), its columns too."""
     name = type(estimator).__name__
-    rows = get_modality(estimator._modality).check_X(X, name)
+    modality = get_modality(estimator._modality)
+    rows = modality.check_X(X, name, **modality.options_of(estimator))
     if reset:
         return rows
     if rows.n_features != estimator.n_features_in_:

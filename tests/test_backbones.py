@@ -94,7 +94,9 @@ def test_weight_names_are_checked():
 
 
 def test_unknown_model_lists_close_matches():
-    with pytest.raises(ValueError, match=r"Unknown model 'resnet19'. Did you mean 'resnet18'"):
+    with pytest.raises(
+        ValueError, match=r"Unknown model 'resnet19'. Did you mean 'resnet1d', 'resnet18'"
+    ):
         model_modality("resnet19")
     with pytest.raises(ValueError, match=r"Did you mean 'efficientnet_lite0'"):
         ImageEncoder(model="efficientnet_lite").fit(np.zeros((1, 8, 8), np.uint8))

@@ -67,7 +67,7 @@ def test_columns_and_dtypes(table):
         assert table[col].dtype == object, col
         assert all(v is None or isinstance(v, str) for v in table[col]), col
     assert table["name"].is_unique
-    assert set(table["modality"]) == {"image", "text"}
+    assert set(table["modality"]) == {"image", "text", "timeseries"}
     key = list(zip(table["modality"], table["name"]))
     assert key == sorted(key)
 
@@ -89,8 +89,10 @@ def test_every_torchvision_model_is_listed(table):
 
 def test_modality_filter(table):
     image, text = zoo.list_models(modality="image"), zoo.list_models(modality="text")
+    series = zoo.list_models(modality="timeseries")
     assert set(image["modality"]) == {"image"} and set(text["modality"]) == {"text"}
-    assert set(image["name"]) | set(text["name"]) == set(table["name"])
+    assert set(image["name"]) | set(text["name"]) | set(series["name"]) == set(table["name"])
+    assert set(series["name"]) == {"fracast", "fcn", "resnet1d", "lstm", "gru"}
     assert {"resnet18", LITE0} <= set(image["name"])
     assert {MINILM, "sentence-transformers/all-MiniLM-L6-v2", "all-mpnet-base-v2"} <= set(
         text["name"]

@@ -123,8 +123,10 @@ def families():
     """Every family, in resolution order (registered names first)."""
     from . import (
         efficientnet_lite,
+        fracast_model,
         saved,
         sentence_transformers_models,
+        series_nets,
         testing,
         torchvision_models,
     )
@@ -134,6 +136,8 @@ def families():
         saved.FAMILY,
         testing.FAMILY,
         efficientnet_lite.FAMILY,
+        fracast_model.FAMILY,
+        series_nets.FAMILY,
         sentence_transformers_models.FAMILY,
         torchvision_models.FAMILY,
     )

@@ -397,11 +397,15 @@ class Backbone:
                 return [o.float().cpu().numpy() for o in out]
             return out.float().contiguous().cpu().numpy()
 
-    def output_dim(self, layer=None):
-        """Dimension of the pooled features at ``layer`` (one dummy forward)."""
+    def output_dim(self, layer=None, channels=1):
+        """Dimension of the pooled features at ``layer`` (one dummy forward).
+
+        A network that encodes each of a row's ``channels`` alone (time
+        series: ``net.per_channel``) concatenates their features.
+        """
         idx = self.layer_index(layer)
         if idx not in self._dims:
             before = self.n_forwarded
             self._dims[idx] = int(self.embed(self.modality.dummy_batch(self), layer=idx).shape[1])
             self.n_forwarded = before
-        return self._dims[idx]
+        return self._dims[idx] * (channels if getattr(self.net, "per_channel", False) else 1)

@@ -227,14 +227,11 @@ def write(path, net, backbone, step, *, overwrite=False):
 
 
 def _preprocess(meta, built):
-    if meta.get("preprocess") is None:
+    """The saved preprocessing (an image model's crop and normalisation may have been changed)."""
+    if meta.get("preprocess") is None or not dataclasses.is_dataclass(built.preprocess):
         return built.preprocess
-    from ..modalities.image import ImagePreprocess
-
-    values = dict(meta["preprocess"])
-    for key in ("mean", "std"):
-        values[key] = tuple(values[key])
-    return ImagePreprocess(**values)
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["preprocess"].items()}
+    return dataclasses.replace(built.preprocess, **values)
 
 
 def build(path, *, weights="DEFAULT", device="cpu"):

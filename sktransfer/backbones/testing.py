@@ -1,7 +1,7 @@
 """Tiny deterministic backbones for tests and examples (the "testing" family).
 
-``"sktransfer/tiny-text"`` and ``"sktransfer/tiny-cnn"`` are random networks
-with a fixed seed, small enough to run scikit-learn's estimator checks in
+``"sktransfer/tiny-text"``, ``"sktransfer/tiny-cnn"`` and ``"sktransfer/tiny-series"``
+are random networks with a fixed seed, small enough to run scikit-learn's estimator checks in
 seconds. They carry no pretrained knowledge: never use them for real work.
 """
 
@@ -18,6 +18,7 @@ nn = torch.nn
 
 TINY_TEXT = "sktransfer/tiny-text"
 TINY_CNN = "sktransfer/tiny-cnn"
+TINY_SERIES = "sktransfer/tiny-series"
 
 
 class TinyTextNet(nn.Module):
@@ -118,7 +119,34 @@ def build_tiny_cnn(name=TINY_CNN, *, weights="DEFAULT", device="cpu"):
     )
 
 
-_BUILDERS = {TINY_TEXT: build_tiny_text, TINY_CNN: build_tiny_cnn}
+def build_tiny_series(name=TINY_SERIES, *, weights="DEFAULT", device="cpu"):
+    """Two small GRU layers (16 units), per channel, read at the last step; seed 0, or 1 for None.
+
+    Recurrent, so that it knows where in the series a value is: scikit-learn's
+    checks feed tabular columns as a series, which a convolution network's
+    time average would mix up.
+    """
+    from ..modalities.timeseries import SeriesPreprocess
+    from .series_nets import Recurrent, SeriesNet
+
+    if weights not in ("DEFAULT", None):
+        raise _bad_weights(name, weights, files=False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0 if weights is not None else 1)
+        net = SeriesNet([Recurrent("gru", 1, 16), Recurrent("gru", 16, 16)], pool="last")
+    return Backbone(
+        name=name,
+        family="testing",
+        modality="timeseries",
+        net=net.to(device).eval(),
+        block_names=["layer1", "layer2"],
+        preprocess=SeriesPreprocess(),
+        device=device,
+    )
+
+
+_BUILDERS = {TINY_TEXT: build_tiny_text, TINY_CNN: build_tiny_cnn, TINY_SERIES: build_tiny_series}
+_MODALITIES = {TINY_TEXT: "text", TINY_CNN: "image", TINY_SERIES: "timeseries"}
 
 
 class TestingFamily(Family):
@@ -134,7 +162,7 @@ class TestingFamily(Family):
         return tuple(_BUILDERS)
 
     def modality_of(self, name):
-        return "text" if name == TINY_TEXT else "image"
+        return _MODALITIES[name]
 
     def build(self, name, *, weights="DEFAULT", device="cpu"):
         return _BUILDERS[name](name, weights=weights, device=device)

@@ -9,7 +9,14 @@ adaptation (``_domain`` torch-free, ``_domain_torch`` with skada.deep).
 """
 
 from ._base import FineTuningWarning
-from .estimators import ImageClassifier, ImageRegressor, TextClassifier, TextRegressor
+from .estimators import (
+    ImageClassifier,
+    ImageRegressor,
+    TextClassifier,
+    TextRegressor,
+    TimeSeriesClassifier,
+    TimeSeriesRegressor,
+)
 
 __all__ = [
     "FineTuningWarning",
@@ -17,4 +24,6 @@ __all__ = [
     "ImageRegressor",
     "TextClassifier",
     "TextRegressor",
+    "TimeSeriesClassifier",
+    "TimeSeriesRegressor",
 ]

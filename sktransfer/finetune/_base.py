@@ -178,7 +178,7 @@ class _FineTuner(
                 "backbone_identity_": backbone.identity,
                 "block_names_": list(backbone.block_names),
                 "preprocess_": backbone.preprocess,
-                "embedding_dim_": backbone.output_dim(),
+                "embedding_dim_": backbone.output_dim(channels=plan.channels),
                 "_n_fit_rows": len(rows),
                 "_net_outputs": (encoded.n_outputs, encoded.loss),
                 "net_": net,

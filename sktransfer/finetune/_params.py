@@ -16,6 +16,7 @@ from numbers import Real
 
 from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
 
+from .. import _contract
 from .._contract import COMMON_CONSTRAINTS, CacheFolder, Constraint, IntInterval
 from ._domain import DomainLoss
 
@@ -72,6 +73,10 @@ IMAGE_CONSTRAINTS = {
     "freeze_batchnorm": ["boolean", StrOptions({"auto"})],
 }
 TEXT_CONSTRAINTS = {"objective": [StrOptions({"task", "contrastive"})]}
+SERIES_CONSTRAINTS = {
+    **_contract.SERIES_CONSTRAINTS,
+    "freeze_batchnorm": IMAGE_CONSTRAINTS["freeze_batchnorm"],
+}
 #: The new head's parameters, given with skorch's ``module__`` prefix.
 HEAD_CONSTRAINTS = {
     "module__hidden": [None, IntInterval(1, None, closed="left")],
@@ -84,14 +89,16 @@ DOCS = {
         "str",
         """Model name, as for the encoders: torchvision names and ``"efficientnet_lite0"``
         for images, sentence-transformers hub names or local folders and
-        ``"all-MiniLM-L6-v2"`` for text.""",
+        ``"all-MiniLM-L6-v2"`` for text, ``"fracast"`` (pretrained) and
+        ``"fcn"``, ``"resnet1d"``, ``"lstm"``, ``"gru"`` (your own weights) for
+        time series; a folder written by ``save_backbone`` for any of them.""",
     ),
     "weights": (
         "str, path or None",
-        """Pretrained weights ("DEFAULT"; image models also take torchvision
-        weights names and local files). None gives the same architecture from
-        scratch (one fixed random initialisation): the baseline that shows
-        what pretraining adds.""",
+        """Pretrained weights ("DEFAULT"; image and time-series models also take
+        local state-dict files, image models torchvision weights names). None
+        gives the same architecture from scratch (one fixed random
+        initialisation): the baseline that shows what pretraining adds.""",
     ),
     "n_trainable_blocks": (
         'int or "all"',
@@ -143,6 +150,7 @@ DOCS = {
         fine-tuning). "auto": on from pretrained weights, off from scratch
         (``weights=None``), where the statistics must be learnt.""",
     ),
+    **_contract.SERIES_DOCS,
     "class_weight": (
         'None, "balanced" or dict',
         """Weights of the classes in the loss: "balanced" (inversely

@@ -92,6 +92,7 @@ class FitPlan:
     domain_losses: tuple
     domain_rows: object
     objective: str = "task"
+    channels: int = 1  # of each row, for a network that encodes channel by channel
 
     @property
     def module_blocks(self):
@@ -296,4 +297,5 @@ def make(params, *, name, backbone, y_fit, target, classifier, multilabel, rows)
         domain_losses=_domain.parts(params["domain_loss"]) if adapting else (),
         domain_rows=domain_rows,
         objective=objective,
+        channels=rows.channels,
     )

@@ -119,7 +119,9 @@ class Trainer:
         """The blocks above the cached ones and a new head (only the head with ``head_only``)."""
         plan, backbone = self.plan, self.backbone
         head = Head(
-            backbone.output_dim(), self.encoded.n_outputs, **params_for("module", self.params)
+            backbone.output_dim(channels=plan.channels),
+            self.encoded.n_outputs,
+            **params_for("module", self.params),
         )
         if head_only or plan.cached == plan.n_blocks:
             return CachedHeadNet(head)
@@ -371,7 +373,7 @@ def _adapting_net(trainer, module, criterion, net_kwargs, collate, train_split):
         task_loss,
         trainer.params["domain_loss"],
         trainer.params["domain_loss_weight"],
-        trainer.backbone.output_dim(),
+        trainer.backbone.output_dim(channels=trainer.plan.channels),
         trainer.encoded.classifier,
     )
     return trainer.net(

@@ -3,7 +3,14 @@
 from . import _params
 from ._base import _Classifier, _Regressor
 
-__all__ = ["ImageClassifier", "ImageRegressor", "TextClassifier", "TextRegressor"]
+__all__ = [
+    "ImageClassifier",
+    "ImageRegressor",
+    "TextClassifier",
+    "TextRegressor",
+    "TimeSeriesClassifier",
+    "TimeSeriesRegressor",
+]
 
 
 class ImageClassifier(_Classifier):
@@ -320,6 +327,188 @@ class TextRegressor(_Regressor):
         self.n_trainable_blocks = n_trainable_blocks
         self.head_init = head_init
         self.objective = objective
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.backbone_lr_scale = backbone_lr_scale
+        self.layer_decay = layer_decay
+        self.warmup_fraction = warmup_fraction
+        self.unfreeze_every = unfreeze_every
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.train_split = train_split
+        self.callbacks = callbacks
+        self.domain_loss = domain_loss
+        self.domain_loss_weight = domain_loss_weight
+        self.cache = cache
+        self.checkpoint_dir = checkpoint_dir
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.__dict__.update(kwargs)
+
+
+class TimeSeriesClassifier(_Classifier):
+    """Fine-tune a pretrained sequence network to classify time series.
+
+    X takes what :class:`~sktransfer.TimeSeriesEncoder` takes; each channel
+    of a series goes through the network alone and their features meet in
+    the head. y holds labels of any type, or a 2-D binary indicator matrix
+    for multi-label.
+
+    {parameters}
+
+    {attributes}
+
+    Examples
+    --------
+    >>> from sktransfer import TimeSeriesClassifier
+    >>> from sktransfer.datasets import load_ucr
+    >>> X, y = load_ucr("ItalyPowerDemand", split="train")
+    >>> clf = TimeSeriesClassifier(model="fracast", random_state=0).fit(X, y)
+    >>> clf.classes_.tolist(), clf.predict(X[:3]).shape
+    (['1', '2'], (3,))
+    """
+
+    _modality = "timeseries"
+    _parameter_constraints = {**_Classifier._parameter_constraints, **_params.SERIES_CONSTRAINTS}
+
+    def __init__(
+        self,
+        model="fracast",
+        *,
+        weights="DEFAULT",
+        n_trainable_blocks=0,
+        head_init="probe",
+        normalize="zscore",
+        length=None,
+        missing="error",
+        freeze_batchnorm="auto",
+        class_weight=None,
+        max_epochs="auto",
+        lr=3e-3,
+        batch_size=32,
+        optimizer="adamw",
+        backbone_lr_scale="auto",
+        layer_decay=0.8,
+        warmup_fraction=0.1,
+        unfreeze_every=None,
+        early_stopping="auto",
+        patience=3,
+        validation_fraction=0.1,
+        train_split="auto",
+        callbacks=None,
+        domain_loss=None,
+        domain_loss_weight=1.0,
+        cache=True,
+        checkpoint_dir=None,
+        device="auto",
+        random_state=None,
+        verbose=False,
+        **kwargs,
+    ):
+        self.model = model
+        self.weights = weights
+        self.n_trainable_blocks = n_trainable_blocks
+        self.head_init = head_init
+        self.normalize = normalize
+        self.length = length
+        self.missing = missing
+        self.freeze_batchnorm = freeze_batchnorm
+        self.class_weight = class_weight
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.backbone_lr_scale = backbone_lr_scale
+        self.layer_decay = layer_decay
+        self.warmup_fraction = warmup_fraction
+        self.unfreeze_every = unfreeze_every
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.train_split = train_split
+        self.callbacks = callbacks
+        self.domain_loss = domain_loss
+        self.domain_loss_weight = domain_loss_weight
+        self.cache = cache
+        self.checkpoint_dir = checkpoint_dir
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.__dict__.update(kwargs)
+
+
+class TimeSeriesRegressor(_Regressor):
+    """Fine-tune a pretrained sequence network to predict numbers from time series.
+
+    X takes what :class:`~sktransfer.TimeSeriesEncoder` takes. y is one
+    number per series or several (forecasting: the next values of each
+    window, one output each); it is standardised inside and predictions are
+    on its original scale. For forecasting, keep each window's level
+    (``normalize=None``) so the head can read it.
+
+    {parameters}
+
+    {attributes}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktransfer import TimeSeriesRegressor
+    >>> from sktransfer.datasets import load_ucr
+    >>> X, y = load_ucr("Covid3Month", split="train")
+    >>> reg = TimeSeriesRegressor(model="fracast", random_state=0).fit(X, y)
+    >>> reg.predict(X[:2]).shape
+    (2,)
+    """
+
+    _modality = "timeseries"
+    _parameter_constraints = {**_Regressor._parameter_constraints, **_params.SERIES_CONSTRAINTS}
+
+    def __init__(
+        self,
+        model="fracast",
+        *,
+        weights="DEFAULT",
+        n_trainable_blocks=0,
+        head_init="probe",
+        normalize="zscore",
+        length=None,
+        missing="error",
+        freeze_batchnorm="auto",
+        max_epochs="auto",
+        lr=3e-3,
+        batch_size=32,
+        optimizer="adamw",
+        backbone_lr_scale="auto",
+        layer_decay=0.8,
+        warmup_fraction=0.1,
+        unfreeze_every=None,
+        early_stopping="auto",
+        patience=3,
+        validation_fraction=0.1,
+        train_split="auto",
+        callbacks=None,
+        domain_loss=None,
+        domain_loss_weight=1.0,
+        cache=True,
+        checkpoint_dir=None,
+        device="auto",
+        random_state=None,
+        verbose=False,
+        **kwargs,
+    ):
+        self.model = model
+        self.weights = weights
+        self.n_trainable_blocks = n_trainable_blocks
+        self.head_init = head_init
+        self.normalize = normalize
+        self.length = length
+        self.missing = missing
+        self.freeze_batchnorm = freeze_batchnorm
         self.max_epochs = max_epochs
         self.lr = lr
         self.batch_size = batch_size

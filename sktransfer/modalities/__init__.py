@@ -17,6 +17,7 @@ True
 from .base import Modality, Rows, Sample, digest, row_label
 from .image import ImageModality
 from .text import TextModality
+from .timeseries import TimeSeriesModality
 
 __all__ = [
     "Modality",
@@ -108,3 +109,4 @@ def estimator_class(modality, role):
 
 register_modality(ImageModality())
 register_modality(TextModality())
+register_modality(TimeSeriesModality())

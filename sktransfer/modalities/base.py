@@ -86,6 +86,9 @@ class Rows:
     positions : ndarray or None
         For a subset (:meth:`take`), each row's position in the original X,
         so that errors still name it as the user knows it.
+    channels : int
+        Channels per row that a per-channel network encodes one by one
+        (time series); its features are concatenated over them.
     """
 
     values: object
@@ -93,6 +96,7 @@ class Rows:
     feature_names: object = None
     n_features: int = 1
     positions: object = None
+    channels: int = 1
 
     def __len__(self):
         return len(self.values)
@@ -110,7 +114,9 @@ class Rows:
             else [self.values[i] for i in rows]
         )
         positions = rows if self.positions is None else self.positions[rows]
-        return Rows(values, self.index, self.feature_names, self.n_features, positions)
+        return Rows(
+            values, self.index, self.feature_names, self.n_features, positions, self.channels
+        )
 
 
 def reject_containers(X, what, estimator):
@@ -221,6 +227,10 @@ class Modality:
     priority : int
         Order in which :func:`sktransfer.modalities.infer_modality` asks
         :meth:`looks_like` (lower first).
+    options : dict
+        Keyword arguments of :meth:`check_X` that are estimator parameters
+        (name -> default): an estimator passes its values of them (time
+        series: ``normalize``, ``length``, ``missing``).
     """
 
     name = None
@@ -230,12 +240,13 @@ class Modality:
     cpu_chunk = None
     augmentations = ()
     priority = 100
+    options = {}
 
     def __repr__(self):
         return f"{type(self).__name__}()"
 
     # -- validation -------------------------------------------------------------
-    def check_X(self, X, estimator):
+    def check_X(self, X, estimator, **options):
         """Validate and normalise X; return :class:`Rows`. Every input error names the row."""
         raise NotImplementedError
 
@@ -251,6 +262,10 @@ class Modality:
     def batch_order(self, samples):
         """Positions of ``samples`` in the order they should be batched (default: as given)."""
         return range(len(samples))
+
+    def options_of(self, estimator):
+        """The :attr:`options` an estimator object sets (its parameters of those names)."""
+        return {k: getattr(estimator, k, v) for k, v in self.options.items()}
 
     def rows_in_memory(self, n_rows, batch_size):
         """How many rows to hash and load at a time when computing features."""
