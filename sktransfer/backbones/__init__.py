@@ -129,6 +129,7 @@ def families():
         series_nets,
         testing,
         torchvision_models,
+        word_vectors,
     )
 
     return (
@@ -138,6 +139,7 @@ def families():
         efficientnet_lite.FAMILY,
         fracast_model.FAMILY,
         series_nets.FAMILY,
+        word_vectors.FAMILY,
         sentence_transformers_models.FAMILY,
         torchvision_models.FAMILY,
     )
