@@ -253,3 +253,45 @@ def test_minirocket_multivariate_and_short_series():
     assert out.shape == (2, 840)
     short = MiniRocket(n_features=84, random_state=0).fit(np.random.default_rng(0).random((5, 4)))
     assert short.transform(np.zeros((1, 4))).shape == (1, 84)
+
+
+# ----------------------------------------------------------------------- the rest of the API
+
+
+def test_domain_adaptation_with_sample_domain():
+    """Source rows labelled, target rows not (skada's layout): deep CORAL on a series network."""
+    X, y = load_ucr("GunPoint", split="train")
+    target = X[:20] * 1.5 + 0.3  # the same movements, recorded at another scale and offset
+    Xa = np.concatenate([X, target])
+    ya = np.concatenate([y, np.full(20, "-1", dtype=object)])
+    domain = np.r_[np.ones(len(X), int), -2 * np.ones(20, int)]
+    clf = TimeSeriesClassifier(
+        model=TINY_SERIES,
+        n_trainable_blocks=1,
+        domain_loss="deepcoral",
+        normalize=None,
+        max_epochs=2,
+        device="cpu",
+        random_state=0,
+    ).fit(Xa, ya, sample_domain=domain)
+    assert clf.domain_rows_ == (50, 20) and clf.predict(target).shape == (20,)
+
+
+def test_rank_encoders_and_transfer_report_on_series():
+    from sktransfer.selection import NegativeTransferWarning, rank_encoders, transfer_report
+
+    X, y = load_ucr("GunPoint", split="train")
+    table = rank_encoders(X, y, encoders=["fracast", TINY_SERIES])
+    assert list(table["encoder"])[0] == "fracast"  # pretrained beats the tiny random network
+    # A random tiny network loses to MiniRocket, and the report says so.
+    with pytest.warns(NegativeTransferWarning, match="MiniRocket"):
+        report = transfer_report(
+            X,
+            y,
+            model=TINY_SERIES,
+            cv=2,
+            fine_tune_params={"n_trainable_blocks": 1, "max_epochs": 2},
+            random_state=0,
+        )
+    assert "baseline: MiniRocket + linear model" in report.index
+    assert report.loc["baseline: MiniRocket + linear model", "mean"] >= 0.9
