@@ -112,7 +112,7 @@ def make(approach, folder, seed, quick):
     from sklearn.preprocessing import StandardScaler
 
     from sktransfer import TimeSeriesClassifier
-    from sktransfer.modalities._minirocket import MiniRocket
+    from sktransfer.modalities.minirocket import MiniRocket
 
     fit = dict(device="cpu", random_state=seed)
     if quick:

@@ -124,7 +124,7 @@ class _Encoder(
             self,
             {
                 "_pretrained": pretrained,
-                "self_supervised_": summary,
+                **({"self_supervised_": summary} if hasattr(self, "self_supervised") else {}),
                 **_contract.input_attributes(rows),
                 "layer_": layer,
                 "embedding_dim_": backbone.output_dim(layer, channels=rows.channels),

@@ -14,7 +14,11 @@ from sktransfer import (
     TextClassifier,
     TextEncoder,
     TextRegressor,
+    TimeSeriesClassifier,
+    TimeSeriesEncoder,
+    TimeSeriesRegressor,
 )
+from sktransfer.backbones.testing import TINY_SERIES
 from sktransfer.selection import EncoderSelector
 
 ESTIMATORS = [
@@ -24,6 +28,9 @@ ESTIMATORS = [
     TextRegressor,
     ImageClassifier,
     ImageRegressor,
+    TimeSeriesEncoder,
+    TimeSeriesClassifier,
+    TimeSeriesRegressor,
 ]
 
 
@@ -50,9 +57,13 @@ def test_parameters_are_documented_in_signature_order(cls):
 
 @pytest.mark.parametrize("cls", ESTIMATORS)
 def test_fitted_attributes_are_documented(cls):
-    text = cls.__name__.startswith("Text")
-    X = ["a b", "c d", "e f", "g h"] * 3 if text else list(np.zeros((12, 8, 8), np.uint8))
-    est = cls(model="sktransfer/tiny-text" if text else "sktransfer/tiny-cnn", device="cpu")
+    kind = cls.__name__[:4]
+    X, model = {
+        "Text": (["a b", "c d", "e f", "g h"] * 3, "sktransfer/tiny-text"),
+        "Imag": (list(np.zeros((12, 8, 8), np.uint8)), "sktransfer/tiny-cnn"),
+        "Time": (list(np.random.default_rng(0).random((12, 9))), TINY_SERIES),
+    }[kind]
+    est = cls(model=model, device="cpu")
     if "max_epochs" in est.get_params():
         est.set_params(max_epochs=1)
     est.fit(pd.DataFrame({"col": X}), np.arange(12) % 2)

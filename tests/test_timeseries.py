@@ -12,7 +12,7 @@ from sktransfer.backbones import get_backbone
 from sktransfer.backbones.testing import TINY_SERIES
 from sktransfer.datasets import load_ucr, read_ts
 from sktransfer.modalities import get_modality, infer_modality
-from sktransfer.modalities._minirocket import MiniRocket
+from sktransfer.modalities.minirocket import MiniRocket
 
 pytest.importorskip("fracast")
 

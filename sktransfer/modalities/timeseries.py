@@ -306,7 +306,7 @@ class TimeSeriesModality(Modality):
     def baseline(self):
         from sklearn.preprocessing import StandardScaler
 
-        from ._minirocket import MiniRocket
+        from .minirocket import MiniRocket
 
         return "MiniRocket", [MiniRocket(), StandardScaler()]
 
