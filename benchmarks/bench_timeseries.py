@@ -22,7 +22,10 @@ ones named:
 
 Reported: test accuracy (mean over ``--seeds``) and fit + predict time.
 
-Run: ``python benchmarks/bench_timeseries.py`` (about 30 min on 2 cores);
+``--per-class 5`` trains every approach on 5 series per class of the train
+split, a new draw per seed (few labels).
+
+Run: ``python benchmarks/bench_timeseries.py`` (about 16 min on 2 cores);
 ``--seeds 0`` for one seed; ``--quick`` for a smoke run. Writes
 ``benchmarks/timeseries_transfer.png`` and ``benchmarks/out/timeseries.json``.
 """
@@ -132,7 +135,19 @@ def make(approach, folder, seed, quick):
     )
 
 
-def plot(results, path):
+def few(y, per_class, seed):
+    """Rows of ``per_class`` series per class (all rows when None), drawn with ``seed``."""
+    if per_class is None:
+        return np.arange(len(y))
+    rng = np.random.default_rng(seed)
+    return np.sort(
+        np.concatenate(
+            [rng.choice(np.flatnonzero(y == c), per_class, replace=False) for c in np.unique(y)]
+        )
+    )
+
+
+def plot(results, path, title):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -146,7 +161,7 @@ def plot(results, path):
     ax.set_xticks(np.arange(len(TARGETS)) + 0.4 - width / 2, TARGETS)
     ax.set_ylim(0.5, 1.0)
     ax.set_ylabel("test accuracy")
-    ax.set_title("UCR targets, the archive's train split (36-67 series)")
+    ax.set_title(title)
     ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -156,6 +171,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--per-class",
+        type=int,
+        default=None,
+        help="train on this many series per class of the train split (a new draw per seed)",
+    )
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     warnings.filterwarnings("ignore")
@@ -176,8 +197,9 @@ def main():
             accs, times = [], []
             for seed in seeds:
                 model = make(approach, folder, seed, args.quick)
+                rows = few(y, args.per_class, seed)
                 start = time.perf_counter()
-                accs.append(model.fit(X, y).score(Xt, yt))
+                accs.append(model.fit(X[rows], y[rows]).score(Xt, yt))
                 times.append(time.perf_counter() - start)
             results[target][approach] = {
                 "accuracy": float(np.mean(accs)),
@@ -188,7 +210,8 @@ def main():
                 f"{target:17s} {approach:20s} {np.mean(accs):.3f}  {np.mean(times):6.1f}s",
                 flush=True,
             )
-    (OUT / "timeseries.json").write_text(
+    suffix = "" if args.per_class is None else f"_{args.per_class}_per_class"
+    (OUT / f"timeseries{suffix}.json").write_text(
         json.dumps({"source": source, "results": results}, indent=1)
     )
     header = "| target | " + " | ".join(APPROACHES) + " |"
@@ -199,11 +222,13 @@ def main():
             for a in APPROACHES
         ]
         print(f"| {target} | " + " | ".join(cells) + " |")
-    plot(
-        results,
-        Path(__file__).parent
-        / ("timeseries_quick.png" if args.quick else "timeseries_transfer.png"),
+    title = (
+        "UCR targets, the archive's train split (36-67 series)"
+        if args.per_class is None
+        else f"UCR targets, {args.per_class} training series per class"
     )
+    name = "timeseries_quick" if args.quick else f"timeseries_transfer{suffix}"
+    plot(results, Path(__file__).parent / f"{name}.png", title)
 
 
 if __name__ == "__main__":

@@ -295,3 +295,51 @@ def test_rank_encoders_and_transfer_report_on_series():
         )
     assert "baseline: MiniRocket + linear model" in report.index
     assert report.loc["baseline: MiniRocket + linear model", "mean"] >= 0.9
+
+
+# ----------------------------------------------------------------------- forecasting
+
+
+def _windows(series, context, horizon, starts):
+    X = np.stack([series[t - context : t] for t in starts])
+    Y = np.stack([series[t : t + horizon] for t in starts])
+    return X, Y
+
+
+def test_forecast_head_starts_from_fracasts_own_forecast():
+    """head_init="forecast" before any step gives what fracast's release forecasts, on the
+    series' own scale; training then moves it."""
+    from fracast.inference import FracastModel
+
+    from sktransfer.datasets import load_airline
+
+    y = load_airline().to_numpy()
+    X, Y = _windows(y, 36, 12, range(36, 48))
+    untrained = TimeSeriesRegressor(
+        head_init="forecast", normalize=None, max_epochs=1, lr=1e-9, device="cpu", random_state=0
+    ).fit(X, Y)
+    reference = FracastModel.from_pretrained(weights="fp32").forecast_batch(X[:4], horizon=12)
+    np.testing.assert_allclose(untrained.predict(X[:4]), reference[..., 4], rtol=1e-4, atol=1e-2)
+    assert untrained.cached_blocks_ == 0 and untrained.fine_tuning_helped_ is None
+    trained = TimeSeriesRegressor(
+        head_init="forecast", normalize=None, max_epochs=2, device="cpu", random_state=0
+    ).fit(X, Y)
+    assert not np.allclose(trained.predict(X[:4]), untrained.predict(X[:4]))
+
+
+@pytest.mark.parametrize(
+    ("params", "y_width", "X_channels", "match"),
+    [
+        ({}, 12, 1, r"normalize='zscore' removes; pass normalize=None"),
+        ({"normalize": None}, 49, 1, r"y has 49 outputs, but 'fracast' forecasts at most 48"),
+        ({"normalize": None}, 12, 2, r"takes series of one channel; X has 2"),
+        ({"normalize": None, "model": TINY_SERIES}, 12, 1, r"has none"),
+    ],
+)
+def test_forecast_head_errors(params, y_width, X_channels, match):
+    X = np.random.default_rng(0).random((6, X_channels, 30))
+    reg = TimeSeriesRegressor(head_init="forecast", device="cpu", **params)
+    with pytest.raises(ValueError, match=match):
+        reg.fit(X, np.zeros((6, y_width)))
+    with pytest.raises(ValueError, match="head_init"):
+        TimeSeriesClassifier(head_init="forecast", device="cpu").fit(X, [0, 1] * 3)

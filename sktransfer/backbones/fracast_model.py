@@ -19,6 +19,7 @@ from importlib import resources
 
 from .._deps import require
 from ..modalities.timeseries import SeriesPreprocess
+from ._nets import _Trainable
 from .base import Backbone, Family, ModelFacts, load_state, read_state_dict
 from .series_nets import SeriesTransferNet
 
@@ -31,7 +32,8 @@ WEIGHTS = ("DEFAULT", "fp32", "w8")
 
 
 class FracastStem(nn.Module):
-    """(n, 2, W) values + mask -> (n, W, d + 1): projected inputs and periodic phases; the mask."""
+    """(n, 3, W) values, mask, scale -> (n, W, d + 1): projected inputs and periodic phases; the
+    mask."""
 
     def __init__(self, core):
         super().__init__()
@@ -84,14 +86,20 @@ class FracastPool(nn.Module):
 
 
 class FracastNet(nn.Module):
-    """Fracast's core as two blocks, run on each channel; features concatenated per channel."""
+    """Fracast's core as two blocks, run on each channel; features concatenated per channel.
+
+    ``forecaster`` is Fracast's pretrained forecasting head: encoders do not
+    use it; :meth:`forecast_net` starts a regressor from it.
+    """
 
     per_channel = True
 
-    def __init__(self, core):
+    def __init__(self, core, forecaster):
         super().__init__()
         self.blocks = nn.ModuleList([FracastStem(core), FracastStages(core)])
         self.pool = FracastPool()
+        self.forecaster = forecaster
+        self.horizon = int(forecaster.horizon)
 
     def run_blocks(self, x, start, stop):
         n, c = x.shape[:2]
@@ -114,6 +122,53 @@ class FracastNet(nn.Module):
     def transfer_net(self, start, head, n_trainable, input_module=None, freeze_batchnorm=False):
         return FracastTransferNet(list(self.blocks)[start:], self.pool, head, n_trainable, start)
 
+    def forecast_net(self, n_outputs, n_trainable, y_loc, y_scale):
+        """The blocks and the pretrained forecasting head, for the next ``n_outputs`` values."""
+        return FracastForecastNet(
+            list(self.blocks), self.forecaster, n_outputs, n_trainable, y_loc, y_scale
+        )
+
+
+class FracastForecastNet(_Trainable, nn.Module):
+    """Fracast's blocks and its pretrained forecasting head, for a regressor.
+
+    Outputs the median forecast of the next ``n_outputs`` values of each
+    window, back on the window's own scale (the third row of the prepared
+    batch), then standardised as the regressor standardises y, so that the
+    squared error trains it like any head. The forecasting head is
+    pretrained: it sits where a network's pretrained pool sits (``pool``)
+    and learns at the blocks' rate, even when no block trains.
+    """
+
+    def __init__(self, blocks, forecaster, n_outputs, n_trainable, y_loc, y_scale):
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+        self.pool = forecaster
+        self.n_outputs = int(n_outputs)
+        self.median = int(torch.argmin((forecaster.q - 0.5).abs()))
+        self.register_buffer("y_loc", torch.as_tensor(y_loc, dtype=torch.float32))
+        self.register_buffer("y_scale", torch.as_tensor(y_scale, dtype=torch.float32))
+        self.n_frozen = 0
+        self.set_trainable(n_trainable)
+
+    def extra_parameters(self):
+        return list(self.pool.parameters())
+
+    def extras_train(self):
+        return True
+
+    def forward(self, x):
+        x = x[:, 0]  # one channel
+        h = x
+        for block in self.blocks:
+            h = block(h)
+        values, observed = x[:, 0], x[:, 1] > 0.5
+        quantiles = self.pool.forward_horizon(
+            h[..., :-1], last_obs=values[:, -1:], ctx=values, ctx_mask=observed
+        )
+        forecast = quantiles[:, : self.n_outputs, self.median] * x[:, 2, 1:2] + x[:, 2, :1]
+        return (forecast - self.y_loc) / self.y_scale
+
 
 class FracastTransferNet(SeriesTransferNet):
     """Fracast's blocks from ``start`` on, channel by channel, and a new head."""
@@ -128,17 +183,18 @@ def _config():
 
 
 def _core(weights):
-    """Fracast's core with the package's weights ("DEFAULT"/"fp32", or "w8" dequantised)."""
+    """Fracast's core and forecasting head with the package's weights ("DEFAULT"/"fp32", or
+    "w8" dequantised), or randomly initialised (None)."""
     require("fracast", purpose="model='fracast'")
     from fracast._core.model import build_from_cfg
 
     folder, cfg = _config()
-    core, _head = build_from_cfg({key: cfg[key] for key in ("model", "pyramid")})
+    core, head = build_from_cfg({key: cfg[key] for key in ("model", "pyramid")})
     if weights in ("DEFAULT", "fp32", "w8"):
         from fracast.inference import load_fracast
 
-        core, _head = load_fracast(folder, weights="w8" if weights == "w8" else "fp32")
-    return core
+        core, head = load_fracast(folder, weights="w8" if weights == "w8" else "fp32")
+    return core, head
 
 
 def build(name=NAME, *, weights="DEFAULT", device="cpu"):
@@ -152,7 +208,7 @@ def build(name=NAME, *, weights="DEFAULT", device="cpu"):
             "fracast package), 'w8' (its int8 weights), None (random initialisation) or a "
             "state-dict file of this network."
         )
-    net = FracastNet(_core(None if local else weights))
+    net = FracastNet(*_core(None if local else weights))
     if local:
         load_state(
             net, read_state_dict(weights, name), f"weights file {str(weights)!r}", repr(name)

@@ -73,6 +73,7 @@ IMAGE_CONSTRAINTS = {
     "freeze_batchnorm": ["boolean", StrOptions({"auto"})],
 }
 TEXT_CONSTRAINTS = {"objective": [StrOptions({"task", "contrastive"})]}
+FORECAST_HEAD_INIT = {"head_init": [StrOptions({"probe", "random", "forecast"})]}
 SERIES_CONSTRAINTS = {
     **_contract.SERIES_CONSTRAINTS,
     "freeze_batchnorm": IMAGE_CONSTRAINTS["freeze_batchnorm"],
@@ -282,6 +283,20 @@ DOCS = {
 }
 
 
+#: TimeSeriesRegressor's head_init: also Fracast's pretrained forecasting head.
+FORECAST_HEAD_DOC = {
+    "head_init": (
+        '{"probe", "random", "forecast"}',
+        DOCS["head_init"][1]
+        + """ "forecast" (a forecasting model such as
+        ``"fracast"``): start from its pretrained forecasting head, which gives
+        the median forecast of the next values; y holds each window's next 1
+        to 48 values (one output each) and ``normalize=None`` keeps the
+        windows' own scale, which the head reads. The head learns at the
+        blocks' rate (``lr * backbone_lr_scale``); no cache, no probe.""",
+    )
+}
+
 ATTRIBUTES = {
     "classifier": [
         (
@@ -392,7 +407,8 @@ def document(cls):
     for name, param in inspect.signature(cls.__init__).parameters.items():
         if name == "self":
             continue
-        kind, text = DOCS[name]  # a KeyError here is an undocumented parameter
+        # A KeyError here is an undocumented parameter.
+        kind, text = getattr(cls, "_doc_overrides", {}).get(name) or DOCS[name]
         if param.kind is param.VAR_KEYWORD:
             lines.append(f"    **{name}")
         else:

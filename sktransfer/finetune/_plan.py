@@ -93,6 +93,7 @@ class FitPlan:
     domain_rows: object
     objective: str = "task"
     channels: int = 1  # of each row, for a network that encodes channel by channel
+    forecast: bool = False  # start from the backbone's pretrained forecasting head
 
     @property
     def module_blocks(self):
@@ -254,8 +255,12 @@ def make(params, *, name, backbone, y_fit, target, classifier, multilabel, rows)
         # be the whole network's forward pass on every image every epoch.
         augment = last > 0 and backbone.modality.auto_augment(rows, name)
     augment = augment if augment in backbone.modality.augmentations else False
+    forecast = params["head_init"] == "forecast"
+    if forecast:
+        _check_forecast(name, params, backbone, y_fit, classifier, rows, adapting)
     always_frozen = n_blocks - last
-    if not params["cache"] or always_frozen == 0 or augment:
+    # A forecasting head reads the raw context (and its scale), not pooled features.
+    if not params["cache"] or always_frozen == 0 or augment or forecast:
         cached = 0
     elif always_frozen == n_blocks or backbone.can_start_at(always_frozen):
         cached = always_frozen
@@ -289,7 +294,7 @@ def make(params, *, name, backbone, y_fit, target, classifier, multilabel, rows)
         ),
         # With a held-out split and trained blocks, the linear probe is the
         # floor: fit keeps whichever of the two scores better on it.
-        floor=validation == "split" and last > 0 and not adapting,
+        floor=validation == "split" and last > 0 and not adapting and not forecast,
         augment=augment,
         freeze_batchnorm=pretrained if freeze_bn == "auto" else bool(freeze_bn),
         backbone_lr_scale=float(scale),
@@ -298,4 +303,33 @@ def make(params, *, name, backbone, y_fit, target, classifier, multilabel, rows)
         domain_rows=domain_rows,
         objective=objective,
         channels=rows.channels,
+        forecast=forecast,
     )
+
+
+def _check_forecast(name, params, backbone, y_fit, classifier, rows, adapting):
+    """``head_init="forecast"``: a regressor of the next values, on a model that forecasts."""
+    horizon = getattr(backbone.net, "horizon", None)
+    if classifier or not hasattr(backbone.net, "forecast_net"):
+        raise ValueError(
+            f'{name}: head_init="forecast" starts from a pretrained forecasting head, which only '
+            f"a regressor on a forecasting model has (TimeSeriesRegressor(model='fracast')); "
+            f"{backbone.name!r} has none."
+        )
+    n_outputs = 1 if y_fit.ndim == 1 else y_fit.shape[1]
+    if n_outputs > horizon:
+        raise ValueError(
+            f"{name}: y has {n_outputs} outputs, but {backbone.name!r} forecasts at most "
+            f"{horizon} values ahead: its forecasting head gives the next 1 to {horizon}."
+        )
+    if params.get("normalize", None) is not None:
+        raise ValueError(
+            f'{name}: head_init="forecast" predicts the next values on each series\' own scale, '
+            f"which normalize={params['normalize']!r} removes; pass normalize=None."
+        )
+    if rows.channels != 1:
+        raise ValueError(
+            f'{name}: head_init="forecast" takes series of one channel; X has {rows.channels}.'
+        )
+    if adapting:
+        raise ValueError(f'{name}: head_init="forecast" takes no domain_loss.')

@@ -118,6 +118,12 @@ class Trainer:
     def module(self, head_only=False):
         """The blocks above the cached ones and a new head (only the head with ``head_only``)."""
         plan, backbone = self.plan, self.backbone
+        if plan.forecast and not head_only:
+            scaler = self.encoded.attributes["_y_scaler"]
+            net = copy.deepcopy(backbone.net).to("cpu")
+            return net.forecast_net(
+                self.encoded.n_outputs, plan.trainable_at_start, scaler.mean_, scaler.scale_
+            )
         head = Head(
             backbone.output_dim(channels=plan.channels),
             self.encoded.n_outputs,

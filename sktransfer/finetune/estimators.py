@@ -466,7 +466,12 @@ class TimeSeriesRegressor(_Regressor):
     """
 
     _modality = "timeseries"
-    _parameter_constraints = {**_Regressor._parameter_constraints, **_params.SERIES_CONSTRAINTS}
+    _parameter_constraints = {
+        **_Regressor._parameter_constraints,
+        **_params.SERIES_CONSTRAINTS,
+        **_params.FORECAST_HEAD_INIT,
+    }
+    _doc_overrides = _params.FORECAST_HEAD_DOC
 
     def __init__(
         self,

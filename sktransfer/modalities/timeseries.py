@@ -156,8 +156,11 @@ class SeriesPreprocess:
     ``context=None`` (the convolutional and recurrent networks): the series
     as they are, NaN (not observed, or padding) as 0. ``context=int`` (Fracast):
     the last ``context`` points, min-max scaled per series and channel over
-    the observed points, left-padded to ``context``, and stacked with the mask
-    of observed points: ``(n, channels, 2, context)``, as Fracast was trained.
+    the observed points, left-padded to ``context``, stacked with the mask of
+    observed points, as Fracast was trained, and with a third row that keeps
+    the scaling (its first two values: the minimum and the span), which a
+    forecasting head needs to give values on the series' own scale:
+    ``(n, channels, 3, context)``.
     """
 
     context: int = None
@@ -173,9 +176,11 @@ class SeriesPreprocess:
             low = np.nanmin(tail, axis=-1, keepdims=True)
             span = np.maximum(np.nanmax(tail, axis=-1, keepdims=True) - low, 1e-5)
         scaled = np.where(observed, (tail - np.nan_to_num(low)) / span, 0.0)
-        out = np.zeros((*x.shape[:2], 2, self.context), dtype=np.float32)
+        out = np.zeros((*x.shape[:2], 3, self.context), dtype=np.float32)
         out[:, :, 0, self.context - tail.shape[-1] :] = scaled
         out[:, :, 1, self.context - tail.shape[-1] :] = observed
+        out[:, :, 2, 0] = np.nan_to_num(low[..., 0])
+        out[:, :, 2, 1] = span[..., 0]
         return out
 
 
