@@ -15,15 +15,15 @@ from .base import (
     is_missing,
     list_rows,
     reject_containers,
+    row_label,
 )
 
 WHAT = (
     "time series: a float array (n, length) or (n, channels, length), a list of 1-D "
     "(length,) or 2-D (channels, length) arrays, or a pandas column of them"
 )
-NORMALIZE = ("zscore", "minmax")
-MISSING = ("error", "interpolate", "zero")
-# Defaults of the options an estimator passes (see TimeSeriesModality.options).
+# The check_X options an estimator passes, with their defaults (their constraints and
+# documentation: _contract.SERIES_CONSTRAINTS and SERIES_DOCS).
 DEFAULTS = {"normalize": "zscore", "length": None, "missing": "error"}
 
 
@@ -226,7 +226,7 @@ class TimeSeriesModality(Modality):
     def check_X(self, X, estimator, normalize="zscore", length=None, missing="error"):
         cells, index, names, n_features = _cells(X, estimator)
         check_not_empty(cells, estimator)
-        series = [_as_series(c, _row(i, index), estimator) for i, c in enumerate(cells)]
+        series = [_as_series(c, row_label(i, index), estimator) for i, c in enumerate(cells)]
         channels = series[0].shape[0]
         other = [i for i, s in enumerate(series) if s.shape[0] != channels]
         if other:
@@ -267,9 +267,8 @@ class TimeSeriesModality(Modality):
                 series[i] = _interpolate(series[i])
         series = [_normalize(s, normalize) for s in series]
         if missing == "zero":
-            series = [
-                np.nan_to_num(s, nan=0.0) if i in set(nan) else s for i, s in enumerate(series)
-            ]
+            for i in nan:
+                series[i] = np.nan_to_num(series[i], nan=0.0)
         target = max(s.shape[1] for s in series) if length is None else int(length)
         values = np.full((len(series), channels, target), np.nan, dtype=np.float32)
         for i, s in enumerate(series):
@@ -314,12 +313,6 @@ class TimeSeriesModality(Modality):
         from .minirocket import MiniRocket
 
         return "MiniRocket", [MiniRocket(), StandardScaler()]
-
-
-def _row(pos, index):
-    from .base import row_label
-
-    return row_label(pos, index)
 
 
 class SeriesItem:
