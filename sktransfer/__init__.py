@@ -8,8 +8,9 @@ from ._cache import (
     set_disk_cache_limit,
 )
 from .backbones import WeightsUnavailableError
-from .encoders import ImageEncoder, TextEncoder, TimeSeriesEncoder
+from .encoders import AudioEncoder, ImageEncoder, TextEncoder, TimeSeriesEncoder
 from .finetune import (
+    AudioClassifier,
     FineTuningWarning,
     ImageClassifier,
     ImageRegressor,
@@ -22,6 +23,8 @@ from .finetune import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AudioClassifier",
+    "AudioEncoder",
     "FineTuningWarning",
     "ImageClassifier",
     "ImageEncoder",

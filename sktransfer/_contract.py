@@ -123,6 +123,39 @@ SERIES_DOCS = {
 }
 
 
+#: Text estimators' out-of-vocabulary policy, a build option of word-vector backbones.
+OOV_CONSTRAINTS = {"oov": [StrOptions({"ignore", "zero", "error"})]}
+OOV_DOC = (
+    '{"ignore", "zero", "error"}',
+    """Words that static word vectors do not know (other models have none:
+    any value but "ignore" is an error for them). "ignore": a text is the
+    mean of its known words; "zero": unknown words count as zero vectors,
+    so the mean shrinks with their share; "error": a text with no known
+    word raises (with "ignore" and "zero" it gets zeros and a
+    ``NoKnownWordWarning``).""",
+)
+
+
+def backbone_options(estimator):
+    """The build options an estimator passes to ``get_backbone`` (only those it changed)."""
+    oov = getattr(estimator, "oov", "ignore")
+    return {} if oov == "ignore" else {"oov": oov}
+
+
+#: How audio estimators validate their rows (AudioModality's options).
+AUDIO_CONSTRAINTS = {"sample_rate": [None, IntInterval(1, None, closed="left")]}
+AUDIO_DOCS = {
+    "sample_rate": (
+        "int or None",
+        """The sample rate (Hz) of waveform rows: a float array ``(n_clips,
+        n_samples)`` or a list of 1-D arrays. Files, ``(waveform, rate)``
+        pairs and ``{"array", "sampling_rate"}`` dicts carry their own rate;
+        every clip is resampled to the network's (16 kHz for
+        ``"resemblyzer-ge2e"``).""",
+    ),
+}
+
+
 def check_model(estimator):
     """The estimator's model must be of the estimator's modality (a clear error otherwise)."""
     from .backbones import model_modality

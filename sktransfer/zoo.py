@@ -76,7 +76,7 @@ def list_models(modality=None, available_offline=None, include_test_models=False
 
     Parameters
     ----------
-    modality : {None, "image", "text", "timeseries"}, default=None
+    modality : {None, "image", "text", "timeseries", "audio"}, default=None
         Keep only the models of one modality.
     available_offline : {None, True, False}, default=None
         Keep only models whose weights are (True) or are not (False) on this
@@ -212,7 +212,7 @@ def default_candidates(modality, available_offline=True):
 
     Parameters
     ----------
-    modality : {"image", "text", "timeseries"}
+    modality : {"image", "text", "timeseries", "audio"}
     available_offline : bool or None, default=True
         True: only models whose weights are here; False: only those that
         would need a download; None: both.

@@ -27,6 +27,8 @@ from array_modality import (
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sktransfer import (
+    AudioClassifier,
+    AudioEncoder,
     ImageClassifier,
     ImageEncoder,
     ImageRegressor,
@@ -37,7 +39,7 @@ from sktransfer import (
     TimeSeriesEncoder,
     TimeSeriesRegressor,
 )
-from sktransfer.backbones.testing import TINY_SERIES
+from sktransfer.backbones.testing import TINY_AUDIO, TINY_SERIES
 from sktransfer.selection import EncoderSelector
 
 # Enough training for check_classifiers_train (accuracy > 0.83),
@@ -62,6 +64,8 @@ ESTIMATORS = [
     TimeSeriesRegressor(
         model=TINY_SERIES, weights=None, normalize=None, n_trainable_blocks="all", **_FIT
     ),
+    AudioEncoder(model=TINY_AUDIO, sample_rate=16000, device="cpu"),
+    AudioClassifier(model=TINY_AUDIO, sample_rate=16000, **_FIT),
 ]
 
 _FLOAT32_SUBSET = (
@@ -80,8 +84,46 @@ _CONTRASTIVE_CLASS_WEIGHT = (
 )
 
 
+_ONE_CLIP_PER_ROW = (
+    "a row is one audio clip of any length, so n_features_in_ is 1 and a fitted encoder takes "
+    "clips of other lengths: the check wants the columns of a 2-D array counted as features "
+    "(test_audio.py::test_every_input_form_gives_the_same_features)."
+)
+_SILENT_CLIP = (
+    "the check's integer rows include all-zero ones, which are silent clips: an error that "
+    "names the row, by design (test_audio.py::test_bad_input_names_the_row)."
+)
+
+
+_CLIP_OF_A_FEW_NUMBERS = (
+    "the check's rows, a few numbers each, become clips of a few samples whose mel power "
+    "spectrum keeps neither their signs nor their order, so the tiny network cannot reach 83 % "
+    "on its blobs; fine-tuning on real speech is covered by "
+    "test_audio.py::test_the_classifier_fine_tunes_the_top_block."
+)
+
+
 def _expected_failures(estimator):
     """Each expected failure, with its reason and the test that covers the property."""
+    if isinstance(estimator, (AudioEncoder, AudioClassifier)):
+        return {
+            "check_n_features_in": _ONE_CLIP_PER_ROW,
+            "check_n_features_in_after_fitting": _ONE_CLIP_PER_ROW,
+            "check_transformer_general": _ONE_CLIP_PER_ROW,
+            "check_transformer_general(readonly_memmap=True)": _ONE_CLIP_PER_ROW,
+            "check_estimators_dtypes": _SILENT_CLIP,
+            **(
+                {
+                    "check_classifiers_train": _CLIP_OF_A_FEW_NUMBERS,
+                    "check_classifiers_train(readonly_memmap=True)": _CLIP_OF_A_FEW_NUMBERS,
+                    "check_classifiers_train(readonly_memmap=True,X_dtype=float32)": (
+                        _CLIP_OF_A_FEW_NUMBERS
+                    ),
+                }
+                if isinstance(estimator, AudioClassifier)
+                else {}
+            ),
+        }
     if getattr(estimator, "objective", "task") == "contrastive" and isinstance(
         estimator, ArrayTextClassifier
     ):

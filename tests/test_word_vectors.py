@@ -46,6 +46,30 @@ def test_a_text_without_known_words_is_zeros_and_said():
     assert (out[0] == 0).all() and (out[1] != 0).any()
 
 
+def test_the_out_of_vocabulary_policy_is_a_parameter():
+    kv = KeyedVectors.load_word2vec_format(GLOVE_SAMPLE, binary=False, no_header=True)
+    texts = ["the people zzzunknown qqqq", "the year"]
+    known = np.mean([kv["the"], kv["people"]], axis=0)
+    np.testing.assert_allclose(encode(GLOVE_SAMPLE, texts)[0], known, rtol=1e-5, atol=1e-6)
+    # "zero": the two unknown words count as zero vectors, halving the mean of four tokens.
+    zero = encode(GLOVE_SAMPLE, texts, oov="zero")
+    np.testing.assert_allclose(zero[0], known / 2, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(zero[1], np.mean([kv["the"], kv["year"]], axis=0), rtol=1e-5)
+    # "error": only a text without any known word is an error, and it is quoted.
+    np.testing.assert_allclose(
+        encode(GLOVE_SAMPLE, texts, oov="error"), encode(GLOVE_SAMPLE, texts)
+    )
+    with pytest.raises(ValueError, match=r"1 text\(s\) hold no word .*oov='error'.*'qqqq zzzz'"):
+        encode(GLOVE_SAMPLE, ["the year", "qqqq zzzz"], oov="error")
+    clf = TextClassifier(model=GLOVE_SAMPLE, oov="zero", device="cpu", max_epochs=2).fit(
+        texts * 4, [0, 1] * 4
+    )
+    assert clf.predict(texts).shape == (2,)
+    # Subword models have no unknown words: another policy is an error, not silently ignored.
+    with pytest.raises(ValueError, match="oov= does not apply to 'sktransfer/tiny-text'"):
+        TextEncoder(model="sktransfer/tiny-text", oov="zero").fit(texts)
+
+
 def test_clitics_find_their_vectors():
     kv = KeyedVectors.load_word2vec_format(GLOVE_SAMPLE, binary=False, no_header=True)
     np.testing.assert_allclose(encode(GLOVE_SAMPLE, ["Wasn't"])[0], (kv["was"] + kv["n't"]) / 2)

@@ -67,7 +67,7 @@ def test_columns_and_dtypes(table):
         assert table[col].dtype == object, col
         assert all(v is None or isinstance(v, str) for v in table[col]), col
     assert table["name"].is_unique
-    assert set(table["modality"]) == {"image", "text", "timeseries"}
+    assert set(table["modality"]) == {"audio", "image", "text", "timeseries"}
     key = list(zip(table["modality"], table["name"]))
     assert key == sorted(key)
 
@@ -90,15 +90,19 @@ def test_every_torchvision_model_is_listed(table):
 def test_modality_filter(table):
     image, text = zoo.list_models(modality="image"), zoo.list_models(modality="text")
     series = zoo.list_models(modality="timeseries")
+    audio = zoo.list_models(modality="audio")
     assert set(image["modality"]) == {"image"} and set(text["modality"]) == {"text"}
-    assert set(image["name"]) | set(text["name"]) | set(series["name"]) == set(table["name"])
+    assert set(image["name"]) | set(text["name"]) | set(series["name"]) | set(audio["name"]) == set(
+        table["name"]
+    )
     assert set(series["name"]) == {"fracast", "fcn", "resnet1d", "lstm", "gru"}
+    assert set(audio["name"]) == {"resemblyzer-ge2e"}
     assert {"resnet18", LITE0} <= set(image["name"])
     assert {MINILM, "sentence-transformers/all-MiniLM-L6-v2", "all-mpnet-base-v2"} <= set(
         text["name"]
     )
     with pytest.raises(ValueError, match="modality"):
-        zoo.list_models(modality="audio")
+        zoo.list_models(modality="video")
 
 
 def test_test_models_only_on_request(table):
@@ -400,8 +404,9 @@ def test_default_candidates(empty_torch_home):
         "resnet34",
         LITE0,
     }
+    assert zoo.default_candidates("audio") == ["resemblyzer-ge2e"]
     with pytest.raises(ValueError):
-        zoo.default_candidates("audio")
+        zoo.default_candidates("video")
 
 
 def test_list_models_is_cached_but_returns_fresh_frames():

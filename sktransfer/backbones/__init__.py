@@ -124,6 +124,7 @@ def families():
     from . import (
         efficientnet_lite,
         fracast_model,
+        ge2e,
         saved,
         sentence_transformers_models,
         series_nets,
@@ -139,6 +140,7 @@ def families():
         efficientnet_lite.FAMILY,
         fracast_model.FAMILY,
         series_nets.FAMILY,
+        ge2e.FAMILY,
         word_vectors.FAMILY,
         sentence_transformers_models.FAMILY,
         torchvision_models.FAMILY,
@@ -212,18 +214,30 @@ def _name_key(name):
     return name
 
 
-def _build(name, weights, device):
+def _build(name, weights, device, options=None):
     torch = require("torch")
+    family = family_of(name)
+    unknown = sorted(set(options or {}) - set(family.options))
+    if unknown:
+        raise ValueError(
+            f"{unknown[0]}= does not apply to {name!r} (a {family.name} model)"
+            + (
+                ": out-of-vocabulary words exist only for word vectors (e.g. 'glove-6b-50d'); "
+                "subword models have none."
+                if unknown[0] == "oov"
+                else "."
+            )
+        )
     # Building a network runs default initialisers on the global RNG; a
     # backbone load must not change the user's random state.
     with torch.random.fork_rng(devices=[]):
         # weights=None is one fixed random initialisation, so from-scratch
         # baselines are reproducible across processes.
         torch.manual_seed(0)
-        return family_of(name).build(name, weights=weights, device=device)
+        return family.build(name, weights=weights, device=device, **(options or {}))
 
 
-def get_backbone(model, weights="DEFAULT", device="cpu"):
+def get_backbone(model, weights="DEFAULT", device="cpu", **options):
     """The shared Backbone for ``model`` with ``weights`` on ``device``.
 
     Backbones are built once per process and reused, so clones of an
@@ -239,6 +253,9 @@ def get_backbone(model, weights="DEFAULT", device="cpu"):
         name or a local state-dict file.
     device : str, default="cpu"
         ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
+    **options
+        Build options of the model's family (word vectors: ``oov``); each
+        set of them is its own backbone.
 
     Returns
     -------
@@ -252,11 +269,11 @@ def get_backbone(model, weights="DEFAULT", device="cpu"):
     """
     device = resolve_device(device)
     name = _check_name(model)
-    key = (_name_key(name), _weights_key(weights), device)
+    key = (_name_key(name), _weights_key(weights), device, tuple(sorted(options.items())))
     with _POOL_LOCK:
         backbone = _POOL.get(key)
         if backbone is None:
-            backbone = _build(name, weights, device)
+            backbone = _build(name, weights, device, options)
             _POOL[key] = backbone
     return backbone
 

@@ -228,6 +228,9 @@ class Family:
     name = None
     modality = None
     test_only = False
+    #: Build options beyond ``weights`` and ``device`` that estimators may pass (word
+    #: vectors: ``oov``); ``get_backbone`` rejects any other.
+    options = ()
 
     def resolves(self, name):
         raise NotImplementedError

@@ -1,8 +1,9 @@
 """Tiny deterministic backbones for tests and examples (the "testing" family).
 
-``"sktransfer/tiny-text"``, ``"sktransfer/tiny-cnn"`` and ``"sktransfer/tiny-series"``
-are random networks with a fixed seed, small enough to run scikit-learn's estimator checks in
-seconds. They carry no pretrained knowledge: never use them for real work.
+``"sktransfer/tiny-text"``, ``"sktransfer/tiny-cnn"``, ``"sktransfer/tiny-series"`` and
+``"sktransfer/tiny-audio"`` are random networks with a fixed seed, small enough to run
+scikit-learn's estimator checks in seconds. They carry no pretrained knowledge: never use them
+for real work.
 """
 
 import functools
@@ -19,6 +20,7 @@ nn = torch.nn
 TINY_TEXT = "sktransfer/tiny-text"
 TINY_CNN = "sktransfer/tiny-cnn"
 TINY_SERIES = "sktransfer/tiny-series"
+TINY_AUDIO = "sktransfer/tiny-audio"
 
 
 class TinyTextNet(nn.Module):
@@ -145,8 +147,41 @@ def build_tiny_series(name=TINY_SERIES, *, weights="DEFAULT", device="cpu"):
     )
 
 
-_BUILDERS = {TINY_TEXT: build_tiny_text, TINY_CNN: build_tiny_cnn, TINY_SERIES: build_tiny_series}
-_MODALITIES = {TINY_TEXT: "text", TINY_CNN: "image", TINY_SERIES: "timeseries"}
+def build_tiny_audio(name=TINY_AUDIO, *, weights="DEFAULT", device="cpu"):
+    """The GE2E layout in miniature: one LSTM layer (8 units) and the projection, on windows
+    of 8 frames of 8 mel bands (16-sample FFTs every 2 samples); seed 0, or 1 for None.
+
+    Its windows are a few samples long, so that scikit-learn's checks, which
+    feed a handful of numbers per row as a clip, see them.
+    """
+    from ..modalities.audio import SpeechPreprocess
+    from .ge2e import LSTMLayer, Projection, SpeechNet
+
+    if weights not in ("DEFAULT", None):
+        raise _bad_weights(name, weights, files=False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0 if weights is not None else 1)
+        net = SpeechNet([LSTMLayer(8, 8), Projection(8, 8)])
+    return Backbone(
+        name=name,
+        family="testing",
+        modality="audio",
+        net=net.to(device).eval(),
+        block_names=["lstm1", "projection"],
+        preprocess=SpeechPreprocess(
+            n_fft=16, hop=2, n_mels=8, partial_frames=8, partials_per_second=2000.0
+        ),
+        device=device,
+    )
+
+
+_BUILDERS = {
+    TINY_TEXT: build_tiny_text,
+    TINY_CNN: build_tiny_cnn,
+    TINY_SERIES: build_tiny_series,
+    TINY_AUDIO: build_tiny_audio,
+}
+_MODALITIES = {TINY_TEXT: "text", TINY_CNN: "image", TINY_SERIES: "timeseries", TINY_AUDIO: "audio"}
 
 
 class TestingFamily(Family):

@@ -17,8 +17,11 @@ through gensim.
 Tokenisation: words are runs of letters and digits, each other non-space
 character is a token, and English clitics are split as GloVe's tokenizer
 did (``"don't"`` -> ``"do"``, ``"n't"``; ``"it's"`` -> ``"it"``, ``"'s"``). A
-token is looked up as written, then lowercased. Out-of-vocabulary tokens are
-left out of the mean; a text with no known token gets the zero vector, with a
+token is looked up as written, then lowercased. Out-of-vocabulary tokens
+follow the estimators' ``oov`` parameter: ``"ignore"`` (the default) leaves
+them out of the mean, ``"zero"`` counts them as zero vectors (the mean then
+shrinks with the share of unknown tokens), ``"error"`` raises when a text
+has no known token. A text with no known token gets the zero vector, with a
 ``NoKnownWordWarning`` that quotes it.
 """
 
@@ -61,15 +64,19 @@ class WordVectorNet(nn.Module):
 
     ragged_states = False
 
-    def __init__(self, words, vectors):
+    def __init__(self, words, vectors, oov="ignore"):
         super().__init__()
+        self.oov = oov
         self.words = list(words)
         self.index = {w: i + 1 for i, w in enumerate(self.words)}
         table = np.zeros((len(self.words) + 1, vectors.shape[1]), dtype=np.float32)
         table[1:] = vectors
         self.embeddings = nn.Embedding.from_pretrained(torch.from_numpy(table), freeze=False)
         self.blocks = nn.ModuleList([self.embeddings])
-        self.config_repr = f"word-vectors v1 {TOKEN.pattern}"
+        # "error" computes what "ignore" does: only "zero" gives other features.
+        self.config_repr = f"word-vectors v1 {TOKEN.pattern}" + (
+            " oov=zero" if oov == "zero" else ""
+        )
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -81,24 +88,33 @@ class WordVectorNet(nn.Module):
         self.index = {w: i + 1 for i, w in enumerate(self.words)}
 
     def ids(self, text):
+        """The table rows of ``text``'s known tokens, and how many tokens it has."""
         index = self.index
         out = []
-        for token in tokenize(text):
+        tokens = tokenize(text)
+        for token in tokens:
             i = index.get(token) or index.get(token.lower())
             if i:
                 out.append(i)
-        return out
+        return out, len(tokens)
 
     def tokenize(self, texts):
-        ids, offsets, empty = [], [], []
+        ids, offsets, counts, empty = [], [], [], []
         for row, text in enumerate(texts):
             offsets.append(len(ids))
-            found = self.ids(text)
+            found, n_tokens = self.ids(text)
             if not found:
                 empty.append(row)
             ids.extend(found)
+            counts.append(n_tokens if getattr(self, "oov", "ignore") == "zero" else len(found))
         if empty:
             shown = "; ".join(repr(texts[i][:40]) for i in empty[:3])
+            if getattr(self, "oov", "ignore") == "error":
+                raise ValueError(
+                    f"{len(empty)} text(s) hold no word these vectors know (oov='error'): "
+                    f"{shown}{' ...' if len(empty) > 3 else ''}. Check their language and "
+                    "tokens, or pass oov='ignore' (zero vectors, with a warning)."
+                )
             warnings.warn(
                 f"{len(empty)} text(s) hold no word these vectors know, so their features are "
                 f"zeros: {shown}{' ...' if len(empty) > 3 else ''}",
@@ -108,7 +124,7 @@ class WordVectorNet(nn.Module):
         return {
             "input_ids": torch.tensor(ids, dtype=torch.long),
             "offsets": torch.tensor(offsets, dtype=torch.long),
-            "counts": torch.tensor(np.diff(offsets + [len(ids)]), dtype=torch.float32),
+            "counts": torch.tensor(counts, dtype=torch.float32),
         }
 
     def forward(self, features, layer=None):
@@ -173,8 +189,9 @@ def _gensim_vectors(path):
     return list(kv.index_to_key), np.asarray(kv.vectors, dtype=np.float32)
 
 
-def build(name, *, weights="DEFAULT", device="cpu"):
-    """``weights``: "DEFAULT" (the vectors), or None (the same vocabulary, random vectors)."""
+def build(name, *, weights="DEFAULT", device="cpu", oov="ignore"):
+    """``weights``: "DEFAULT" (the vectors), or None (the same vocabulary, random vectors);
+    ``oov``: the out-of-vocabulary policy (see the module docstring)."""
     if weights not in ("DEFAULT", None):
         raise ValueError(
             f"weights={weights!r} for the word vectors {name!r} must be 'DEFAULT' (the vectors) or "
@@ -189,7 +206,7 @@ def build(name, *, weights="DEFAULT", device="cpu"):
     if weights is None:
         rng = np.random.default_rng(0)
         vectors = (rng.standard_normal(vectors.shape) * vectors.std()).astype(np.float32)
-    net = WordVectorNet(words, vectors)
+    net = WordVectorNet(words, vectors, oov=oov)
     return Backbone(
         name=os.fspath(name),
         family="word-vectors",
@@ -203,6 +220,7 @@ def build(name, *, weights="DEFAULT", device="cpu"):
 class WordVectorFamily(Family):
     name = "word-vectors"
     modality = "text"
+    options = ("oov",)
 
     def resolves(self, name):
         return name == GLOVE or (Path(name).suffix in SUFFIXES and os.path.isfile(name))
@@ -210,8 +228,8 @@ class WordVectorFamily(Family):
     def listed_names(self):
         return (GLOVE,)
 
-    def build(self, name, *, weights="DEFAULT", device="cpu"):
-        return build(name, weights=weights, device=device)
+    def build(self, name, *, weights="DEFAULT", device="cpu", oov="ignore"):
+        return build(name, weights=weights, device=device, oov=oov)
 
     def facts(self, name):
         if name != GLOVE:

@@ -6,15 +6,18 @@ import numpy as np
 
 from ._domain_shift import load_digits_on_photos, load_printed_digits, load_sentiment_snippets
 from ._series import load_airline, load_ucr, read_ts
+from ._speech import load_arctic, make_speech
 
 __all__ = [
     "load_airline",
+    "load_arctic",
     "load_rotten_tomatoes",
     "load_digit_images",
     "load_printed_digits",
     "load_digits_on_photos",
     "load_sentiment_snippets",
     "load_ucr",
+    "make_speech",
     "read_ts",
     "write_review_table",
 ]

@@ -10,6 +10,7 @@ adaptation (``_domain`` torch-free, ``_domain_torch`` with skada.deep).
 
 from ._base import FineTuningWarning
 from .estimators import (
+    AudioClassifier,
     ImageClassifier,
     ImageRegressor,
     TextClassifier,
@@ -19,6 +20,7 @@ from .estimators import (
 )
 
 __all__ = [
+    "AudioClassifier",
     "FineTuningWarning",
     "ImageClassifier",
     "ImageRegressor",

@@ -44,6 +44,15 @@ class Encoded:
     attributes: dict = field(default_factory=dict)  # fitted attributes that describe y
 
 
+def _load_backbone(estimator):
+    return get_backbone(
+        estimator.model,
+        weights=estimator.weights,
+        device=resolve_device(estimator.device),
+        **_contract.backbone_options(estimator),
+    )
+
+
 class _FineTuner(
     _contract.EmbeddingNamesMixin,
     TransformerMixin,
@@ -139,9 +148,7 @@ class _FineTuner(
             rows, encoded.y, target = rows.take(keep), encoded.y[keep], None
         if target is not None:
             require("skada", purpose=f"{name}(domain_loss={self.domain_loss!r})")
-        backbone = get_backbone(
-            self.model, weights=self.weights, device=resolve_device(self.device)
-        )
+        backbone = _load_backbone(self)
         plan = _plan.make(
             params,
             name=name,
@@ -189,9 +196,7 @@ class _FineTuner(
 
     def _backbone(self):
         """The backbone this estimator was fitted on; an error if its weights changed since."""
-        backbone = get_backbone(
-            self.model, weights=self.weights, device=resolve_device(self.device)
-        )
+        backbone = _load_backbone(self)
         if backbone.identity != self.backbone_identity_:
             raise RuntimeError(
                 f"The weights of {self.model!r} differ from those {type(self).__name__} was "

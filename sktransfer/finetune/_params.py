@@ -72,12 +72,16 @@ IMAGE_CONSTRAINTS = {
     "augment": ["boolean", StrOptions({"flip", "auto"})],
     "freeze_batchnorm": ["boolean", StrOptions({"auto"})],
 }
-TEXT_CONSTRAINTS = {"objective": [StrOptions({"task", "contrastive"})]}
+TEXT_CONSTRAINTS = {
+    "objective": [StrOptions({"task", "contrastive"})],
+    **_contract.OOV_CONSTRAINTS,
+}
 FORECAST_HEAD_INIT = {"head_init": [StrOptions({"probe", "random", "forecast"})]}
 SERIES_CONSTRAINTS = {
     **_contract.SERIES_CONSTRAINTS,
     "freeze_batchnorm": IMAGE_CONSTRAINTS["freeze_batchnorm"],
 }
+AUDIO_CONSTRAINTS = _contract.AUDIO_CONSTRAINTS
 #: The new head's parameters, given with skorch's ``module__`` prefix.
 HEAD_CONSTRAINTS = {
     "module__hidden": [None, IntInterval(1, None, closed="left")],
@@ -92,7 +96,8 @@ DOCS = {
         for images, sentence-transformers hub names or local folders and
         ``"all-MiniLM-L6-v2"`` for text, ``"fracast"`` (pretrained) and
         ``"fcn"``, ``"resnet1d"``, ``"lstm"``, ``"gru"`` (your own weights) for
-        time series; a folder written by ``save_backbone`` for any of them.""",
+        time series, ``"resemblyzer-ge2e"`` for speech; a folder written by
+        ``save_backbone`` for any of them.""",
     ),
     "weights": (
         "str, path or None",
@@ -151,7 +156,9 @@ DOCS = {
         fine-tuning). "auto": on from pretrained weights, off from scratch
         (``weights=None``), where the statistics must be learnt.""",
     ),
+    "oov": _contract.OOV_DOC,
     **_contract.SERIES_DOCS,
+    **_contract.AUDIO_DOCS,
     "class_weight": (
         'None, "balanced" or dict',
         """Weights of the classes in the loss: "balanced" (inversely

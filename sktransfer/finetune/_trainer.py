@@ -103,6 +103,13 @@ def task_criterion(encoded):
     return _LOSSES[encoded.loss], kwargs
 
 
+def forecast_module(plan, backbone, encoded):
+    """A forecasting model's blocks and its pretrained forecasting head (head_init="forecast")."""
+    scaler = encoded.attributes["_y_scaler"]
+    net = copy.deepcopy(backbone.net).to("cpu")
+    return net.forecast_net(encoded.n_outputs, plan.trainable_at_start, scaler.mean_, scaler.scale_)
+
+
 class Trainer:
     """One fit: the parameters, the plan, the backbone and the encoded target it trains on."""
 
@@ -119,11 +126,7 @@ class Trainer:
         """The blocks above the cached ones and a new head (only the head with ``head_only``)."""
         plan, backbone = self.plan, self.backbone
         if plan.forecast and not head_only:
-            scaler = self.encoded.attributes["_y_scaler"]
-            net = copy.deepcopy(backbone.net).to("cpu")
-            return net.forecast_net(
-                self.encoded.n_outputs, plan.trainable_at_start, scaler.mean_, scaler.scale_
-            )
+            return forecast_module(plan, backbone, self.encoded)
         head = Head(
             backbone.output_dim(channels=plan.channels),
             self.encoded.n_outputs,

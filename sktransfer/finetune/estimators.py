@@ -4,6 +4,7 @@ from . import _params
 from ._base import _Classifier, _Regressor
 
 __all__ = [
+    "AudioClassifier",
     "ImageClassifier",
     "ImageRegressor",
     "TextClassifier",
@@ -218,6 +219,7 @@ class TextClassifier(_Classifier):
         n_trainable_blocks=0,
         head_init="probe",
         objective="task",
+        oov="ignore",
         class_weight=None,
         max_epochs="auto",
         lr=3e-3,
@@ -246,6 +248,7 @@ class TextClassifier(_Classifier):
         self.n_trainable_blocks = n_trainable_blocks
         self.head_init = head_init
         self.objective = objective
+        self.oov = oov
         self.class_weight = class_weight
         self.max_epochs = max_epochs
         self.lr = lr
@@ -300,6 +303,7 @@ class TextRegressor(_Regressor):
         n_trainable_blocks=0,
         head_init="probe",
         objective="task",
+        oov="ignore",
         max_epochs="auto",
         lr=3e-3,
         batch_size=32,
@@ -327,6 +331,7 @@ class TextRegressor(_Regressor):
         self.n_trainable_blocks = n_trainable_blocks
         self.head_init = head_init
         self.objective = objective
+        self.oov = oov
         self.max_epochs = max_epochs
         self.lr = lr
         self.batch_size = batch_size
@@ -514,6 +519,92 @@ class TimeSeriesRegressor(_Regressor):
         self.length = length
         self.missing = missing
         self.freeze_batchnorm = freeze_batchnorm
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.backbone_lr_scale = backbone_lr_scale
+        self.layer_decay = layer_decay
+        self.warmup_fraction = warmup_fraction
+        self.unfreeze_every = unfreeze_every
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.train_split = train_split
+        self.callbacks = callbacks
+        self.domain_loss = domain_loss
+        self.domain_loss_weight = domain_loss_weight
+        self.cache = cache
+        self.checkpoint_dir = checkpoint_dir
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.__dict__.update(kwargs)
+
+
+class AudioClassifier(_Classifier):
+    """Fine-tune a pretrained speech network to classify audio clips (speakers, words...).
+
+    X takes what :class:`~sktransfer.AudioEncoder` takes (file paths,
+    waveforms with ``sample_rate``, ``(waveform, rate)`` pairs, Hugging Face
+    audio dicts). The network embeds each 1.6 s window of a clip; the head
+    reads their mean. y holds labels of any type, or a 2-D binary indicator
+    matrix for multi-label.
+
+    {parameters}
+
+    {attributes}
+
+    Examples
+    --------
+    >>> from sktransfer import AudioClassifier
+    >>> from sktransfer.datasets import make_speech
+    >>> waves, speakers, _ = make_speech(4, voices=("en-us+m1", "en-us+f2"))
+    >>> clf = AudioClassifier(sample_rate=16000, random_state=0).fit(waves, speakers)
+    >>> clf.predict(waves[:2]).tolist()
+    ['en-us+m1', 'en-us+m1']
+    """
+
+    _modality = "audio"
+    _parameter_constraints = {**_Classifier._parameter_constraints, **_params.AUDIO_CONSTRAINTS}
+
+    def __init__(
+        self,
+        model="resemblyzer-ge2e",
+        *,
+        weights="DEFAULT",
+        n_trainable_blocks=0,
+        head_init="probe",
+        sample_rate=None,
+        class_weight=None,
+        max_epochs="auto",
+        lr=3e-3,
+        batch_size=32,
+        optimizer="adamw",
+        backbone_lr_scale="auto",
+        layer_decay=0.8,
+        warmup_fraction=0.1,
+        unfreeze_every=None,
+        early_stopping="auto",
+        patience=3,
+        validation_fraction=0.1,
+        train_split="auto",
+        callbacks=None,
+        domain_loss=None,
+        domain_loss_weight=1.0,
+        cache=True,
+        checkpoint_dir=None,
+        device="auto",
+        random_state=None,
+        verbose=False,
+        **kwargs,
+    ):
+        self.model = model
+        self.weights = weights
+        self.n_trainable_blocks = n_trainable_blocks
+        self.head_init = head_init
+        self.sample_rate = sample_rate
+        self.class_weight = class_weight
         self.max_epochs = max_epochs
         self.lr = lr
         self.batch_size = batch_size

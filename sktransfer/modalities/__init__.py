@@ -14,6 +14,7 @@ True
 'texts'
 """
 
+from .audio import AudioModality
 from .base import Modality, Rows, Sample, digest, row_label
 from .image import ImageModality
 from .text import TextModality
@@ -110,3 +111,4 @@ def estimator_class(modality, role):
 register_modality(ImageModality())
 register_modality(TextModality())
 register_modality(TimeSeriesModality())
+register_modality(AudioModality())

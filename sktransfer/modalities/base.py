@@ -304,10 +304,11 @@ class Modality:
         return None
 
     # -- baselines --------------------------------------------------------------
-    def baseline(self):
+    def baseline(self, **options):
         """``(name, steps)``: unfitted transformers that turn X into features, without pretraining.
 
         The non-neural baseline of :func:`sktransfer.selection.transfer_report`
-        puts a linear model after them.
+        puts a linear model after them. ``options``: the :attr:`options` the
+        user set (audio's baseline needs the rate of waveform rows).
         """
         raise NotImplementedError

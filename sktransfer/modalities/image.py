@@ -468,7 +468,7 @@ class ImageModality(Modality):
 
         return InputNorm(backbone.preprocess.mean, backbone.preprocess.std)
 
-    def baseline(self):
+    def baseline(self, **options):
         from sklearn.preprocessing import StandardScaler
 
         return "raw pixels (32x32)", [Pixels(32), StandardScaler()]

@@ -122,7 +122,7 @@ class TextModality(Modality):
     def dummy_batch(self, backbone):
         return self.prepare(["a"], backbone)
 
-    def baseline(self):
+    def baseline(self, **options):
         return "TF-IDF", [TfidfBaseline()]
 
 

@@ -307,7 +307,7 @@ class TimeSeriesModality(Modality):
     def item_transform(self, preprocess, augment):
         return SeriesItem(preprocess)
 
-    def baseline(self):
+    def baseline(self, **options):
         from sklearn.preprocessing import StandardScaler
 
         from .minirocket import MiniRocket
