@@ -19,6 +19,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 
 from .._deps import require
 from .base import (
+    FileSample,
     Modality,
     Rows,
     as_list,
@@ -339,23 +340,17 @@ def _values(X, estimator):
     return values, index, names
 
 
-class AudioSample:
+class AudioSample(FileSample):
     """One clip: its content hash and a way to decode it to ``(mono float32 wave, rate)``."""
 
-    __slots__ = ("value", "row", "key", "estimator", "_bytes")
+    __slots__ = ()
 
     def __init__(self, value, row, estimator="AudioEncoder"):
-        self.value = value
-        self.row = row
-        self.estimator = estimator
-        if isinstance(value, (str, os.PathLike)):
-            # Read once: the same bytes are hashed and, on a cache miss, decoded.
-            self._bytes = Path(value).read_bytes()
-            self.key = digest(self._bytes)
-        else:
-            self._bytes = None
-            wave, rate = value
-            self.key = digest(repr(("wave", int(rate))).encode() + wave.tobytes())
+        super().__init__(value, row, estimator)
+
+    def value_key(self, value):
+        wave, rate = value
+        return digest(repr(("wave", int(rate))).encode() + wave.tobytes())
 
     def load(self):
         if self._bytes is None:

@@ -14,6 +14,7 @@ import hashlib
 import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -197,6 +198,30 @@ class Sample:
 
     def load(self):
         return self.value
+
+
+class FileSample:
+    """One row that is a file path or a value in memory, and its content hash (``key``).
+
+    A file is read once: the same bytes are hashed now and, on a cache miss,
+    decoded by :meth:`load`. Subclasses hash values in memory (:meth:`value_key`).
+    """
+
+    __slots__ = ("value", "row", "key", "estimator", "_bytes")
+
+    def __init__(self, value, row, estimator):
+        self.value = value
+        self.row = row
+        self.estimator = estimator
+        if isinstance(value, (str, os.PathLike)):
+            self._bytes = Path(value).read_bytes()
+            self.key = digest(self._bytes)
+        else:
+            self._bytes = None
+            self.key = self.value_key(value)
+
+    def value_key(self, value):
+        raise NotImplementedError
 
 
 def _identity(item):

@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from .._deps import require
 from .base import (
+    FileSample,
     Modality,
     Rows,
     as_list,
@@ -135,26 +136,19 @@ def _rgb(img, where, estimator):
     return img
 
 
-class ImageSample:
+class ImageSample(FileSample):
     """One image row: its content hash and a way to decode it to RGB."""
 
-    __slots__ = ("value", "row", "key", "estimator", "_bytes")
+    __slots__ = ()
 
     def __init__(self, value, row, estimator="ImageEncoder"):
-        self.value = value
-        self.row = row
-        self.estimator = estimator
-        if isinstance(value, (str, os.PathLike)):
-            # Read once: the same bytes are hashed and, on a cache miss, decoded.
-            self._bytes = Path(value).read_bytes()
-            self.key = digest(self._bytes)
-        elif isinstance(value, np.ndarray):
-            self._bytes = None
+        super().__init__(value, row, estimator)
+
+    def value_key(self, value):
+        if isinstance(value, np.ndarray):
             a = np.ascontiguousarray(value)
-            self.key = digest(repr((a.shape, a.dtype.str)).encode() + a.tobytes())
-        else:
-            self._bytes = None
-            self.key = digest(repr((value.mode, value.size)).encode() + value.tobytes())
+            return digest(repr((a.shape, a.dtype.str)).encode() + a.tobytes())
+        return digest(repr((value.mode, value.size)).encode() + value.tobytes())
 
     def load(self):
         """Decode to an RGB PIL image, naming the row (and file) if that fails."""
