@@ -12,6 +12,9 @@ import pytest
 import sktransfer
 from sktransfer.datasets import load_digit_images, load_rotten_tomatoes
 
+# tests/data holds reference files and the script that makes them in another environment.
+collect_ignore_glob = ["data/*"]
+
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():

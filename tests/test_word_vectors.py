@@ -61,6 +61,12 @@ def test_the_out_of_vocabulary_policy_is_a_parameter():
     )
     with pytest.raises(ValueError, match=r"1 text\(s\) hold no word .*oov='error'.*'qqqq zzzz'"):
         encode(GLOVE_SAMPLE, ["the year", "qqqq zzzz"], oov="error")
+    # Also when "ignore" has cached the text's zeros (the cache is keyed by the policy).
+    cached = ["qqqq zzzz"]
+    with pytest.warns(NoKnownWordWarning):
+        TextEncoder(model=GLOVE_SAMPLE, device="cpu").fit(cached).transform(cached)
+    with pytest.raises(ValueError, match="oov='error'"):
+        TextEncoder(model=GLOVE_SAMPLE, device="cpu", oov="error").fit(cached).transform(cached)
     clf = TextClassifier(model=GLOVE_SAMPLE, oov="zero", device="cpu", max_epochs=2).fit(
         texts * 4, [0, 1] * 4
     )

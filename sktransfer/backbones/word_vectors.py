@@ -73,9 +73,10 @@ class WordVectorNet(nn.Module):
         table[1:] = vectors
         self.embeddings = nn.Embedding.from_pretrained(torch.from_numpy(table), freeze=False)
         self.blocks = nn.ModuleList([self.embeddings])
-        # "error" computes what "ignore" does: only "zero" gives other features.
+        # In the identity, hence the cache key: with "error", a text cached under "ignore"
+        # must still be looked at (and raise).
         self.config_repr = f"word-vectors v1 {TOKEN.pattern}" + (
-            " oov=zero" if oov == "zero" else ""
+            "" if oov == "ignore" else f" oov={oov}"
         )
 
     def __getstate__(self):
