@@ -19,6 +19,7 @@ from .base import (
     Backbone,
     Family,
     ModelFacts,
+    OneModelFamily,
     WeightsUnavailableError,
     is_local_weights,
     resolve_device,
@@ -44,7 +45,7 @@ _POOL = {}
 _POOL_LOCK = threading.Lock()
 
 
-class _Registered(Family):
+class _Registered(OneModelFamily):
     """A backbone registered by name with :func:`register_backbone`."""
 
     def __init__(self, name, builder, modality, facts):
@@ -58,15 +59,6 @@ class _Registered(Family):
         self.test_only = getattr(builder, "__module__", None) == testing.__name__ or (
             facts is not None and facts.source == "test"
         )
-
-    def resolves(self, name):
-        return name == self.model_name
-
-    def listed_names(self):
-        return (self.model_name,)
-
-    def build(self, name, *, weights="DEFAULT", device="cpu"):
-        return self.builder(name, weights=weights, device=device)
 
     def facts(self, name):
         if self._facts is not None:

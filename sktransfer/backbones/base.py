@@ -257,6 +257,22 @@ class Family:
         return True
 
 
+class OneModelFamily(Family):
+    """A family of one model name (``model_name``), built by the module's ``builder``."""
+
+    model_name = None
+    builder = None  # staticmethod(build): build(name, *, weights, device)
+
+    def resolves(self, name):
+        return name == self.model_name
+
+    def listed_names(self):
+        return (self.model_name,)
+
+    def build(self, name, *, weights="DEFAULT", device="cpu"):
+        return self.builder(name, weights=weights, device=device)
+
+
 # ----------------------------------------------------------------------- backbone
 
 

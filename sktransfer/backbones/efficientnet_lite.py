@@ -10,7 +10,14 @@ import os
 from .._deps import require
 from ..modalities.image import ImagePreprocess
 from ._nets import BlockNet, GlobalPool
-from .base import Backbone, Family, ModelFacts, is_local_weights, load_state, read_state_dict
+from .base import (
+    Backbone,
+    ModelFacts,
+    OneModelFamily,
+    is_local_weights,
+    load_state,
+    read_state_dict,
+)
 
 torch = require("torch", "the efficientnet_lite0 backbone")
 nn = torch.nn
@@ -117,18 +124,11 @@ def build(name=NAME, *, weights="DEFAULT", device="cpu"):
     )
 
 
-class EfficientNetLiteFamily(Family):
+class EfficientNetLiteFamily(OneModelFamily):
     name = "efficientnet-lite"
     modality = "image"
-
-    def resolves(self, name):
-        return name == NAME
-
-    def listed_names(self):
-        return (NAME,)
-
-    def build(self, name, *, weights="DEFAULT", device="cpu"):
-        return build(name, weights=weights, device=device)
+    model_name = NAME
+    builder = staticmethod(build)
 
     def facts(self, name):
         return FACTS

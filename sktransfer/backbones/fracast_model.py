@@ -20,8 +20,8 @@ from importlib import resources
 from .._deps import require
 from ..modalities.timeseries import SeriesPreprocess
 from ._nets import _Trainable
-from .base import Backbone, Family, ModelFacts, load_state, read_state_dict
-from .series_nets import SeriesTransferNet
+from .base import Backbone, ModelFacts, OneModelFamily, load_state, read_state_dict
+from .series_nets import ChannelwiseNet, SeriesTransferNet
 
 torch = require("torch", "the Fracast backbone")
 nn = torch.nn
@@ -85,14 +85,14 @@ class FracastPool(nn.Module):
         return torch.cat([mean, states[:, -1]], dim=-1)
 
 
-class FracastNet(nn.Module):
+class FracastNet(ChannelwiseNet):
     """Fracast's core as two blocks, run on each channel; features concatenated per channel.
 
     ``forecaster`` is Fracast's pretrained forecasting head: encoders do not
     use it; :meth:`forecast_net` starts a regressor from it.
     """
 
-    per_channel = True
+    feature_axis = False  # a channel's prepared input is (3, window): values, mask, scale
 
     def __init__(self, core, forecaster):
         super().__init__()
@@ -100,24 +100,6 @@ class FracastNet(nn.Module):
         self.pool = FracastPool()
         self.forecaster = forecaster
         self.horizon = int(forecaster.horizon)
-
-    def run_blocks(self, x, start, stop):
-        n, c = x.shape[:2]
-        h = x.flatten(0, 1)
-        for block in self.blocks[start : stop + 1]:
-            h = block(h)
-        return h.reshape(n, c, *h.shape[1:])
-
-    def forward(self, x, layer=None):
-        stop = len(self.blocks) - 1 if layer is None else layer
-        h = self.run_blocks(x, 0, stop)
-        return self.pool(h.flatten(0, 1)).reshape(len(x), -1)
-
-    def block_output(self, x, layer):
-        return self.run_blocks(x, 0, layer)
-
-    def can_start_at(self, block):
-        return True
 
     def transfer_net(self, start, head, n_trainable, input_module=None, freeze_batchnorm=False):
         return FracastTransferNet(list(self.blocks)[start:], self.pool, head, n_trainable, start)
@@ -173,8 +155,7 @@ class FracastForecastNet(_Trainable, nn.Module):
 class FracastTransferNet(SeriesTransferNet):
     """Fracast's blocks from ``start`` on, channel by channel, and a new head."""
 
-    def flat(self, x):
-        return x.flatten(0, 1)
+    feature_axis = False
 
 
 def _config():
@@ -225,18 +206,11 @@ def build(name=NAME, *, weights="DEFAULT", device="cpu"):
     )
 
 
-class FracastFamily(Family):
+class FracastFamily(OneModelFamily):
     name = "fracast"
     modality = "timeseries"
-
-    def resolves(self, name):
-        return name == NAME
-
-    def listed_names(self):
-        return (NAME,)
-
-    def build(self, name, *, weights="DEFAULT", device="cpu"):
-        return build(name, weights=weights, device=device)
+    model_name = NAME
+    builder = staticmethod(build)
 
     def facts(self, name):
         return ModelFacts(

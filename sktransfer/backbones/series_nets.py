@@ -80,23 +80,27 @@ class TimePool(nn.Module):
         return _pool(h, self.kind)
 
 
-class SeriesNet(nn.Module):
-    """Blocks run on each channel of ``(n, channels, length)``; features concatenated per channel.
+def channel_rows(x, start, feature_axis):
+    """(n, channels, ...) -> (n * channels, ...): each channel a row of its own. A raw series
+    (``start`` 0) gets the feature axis its first block reads when ``feature_axis``."""
+    h = x.flatten(0, 1)
+    return h.unsqueeze(1) if feature_axis and not start else h
+
+
+class ChannelwiseNet(nn.Module):
+    """Blocks run on each channel of ``(n, channels, ...)``; features concatenated per channel.
 
     A block's raw output, as the cache keeps it, is ``(n, channels,
-    features, length)``.
+    features, length)``. Subclasses set ``blocks`` and ``pool``, and
+    ``feature_axis`` False when a channel's prepared input already has one.
     """
 
     per_channel = True
-
-    def __init__(self, blocks, pool="mean"):
-        super().__init__()
-        self.blocks = nn.ModuleList(blocks)
-        self.pool = TimePool(pool)
+    feature_axis = True
 
     def run_blocks(self, x, start, stop):
         n, c = x.shape[:2]
-        h = x.reshape(n * c, *x.shape[2:]) if start else x.reshape(n * c, 1, x.shape[-1])
+        h = channel_rows(x, start, self.feature_axis)
         for block in self.blocks[start : stop + 1]:
             h = block(h)
         return h.reshape(n, c, *h.shape[1:])
@@ -112,6 +116,15 @@ class SeriesNet(nn.Module):
     def can_start_at(self, block):
         return True
 
+
+class SeriesNet(ChannelwiseNet):
+    """A sequence network of one input channel, run on each channel of ``(n, channels, length)``."""
+
+    def __init__(self, blocks, pool="mean"):
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+        self.pool = TimePool(pool)
+
     def transfer_net(self, start, head, n_trainable, input_module=None, freeze_batchnorm=False):
         return SeriesTransferNet(
             list(self.blocks)[start:], self.pool, head, n_trainable, start, freeze_batchnorm
@@ -121,17 +134,14 @@ class SeriesNet(nn.Module):
 class SeriesTransferNet(BlockTransferNet):
     """A sequence network's blocks from ``start`` on, channel by channel, and a new head."""
 
+    feature_axis = True
+
     def __init__(self, blocks, pool, head, n_trainable, start, freeze_batchnorm=False):
         super().__init__(blocks, pool, head, n_trainable, None, freeze_batchnorm)
         self.start = start
 
-    def flat(self, x):
-        """(n, channels, ...) -> (n * channels, ...) as the first block here takes it."""
-        n, c = x.shape[:2]
-        return x.reshape(n * c, *x.shape[2:]) if self.start else x.reshape(n * c, 1, x.shape[-1])
-
     def forward(self, x):
-        h = self.flat(x)
+        h = channel_rows(x, self.start, self.feature_axis)
         for block in self.blocks:
             h = block(h)
         return self.head(self.pool(h).reshape(len(x), -1))
