@@ -136,10 +136,19 @@ OOV_DOC = (
 )
 
 
-def backbone_options(estimator):
-    """The build options an estimator passes to ``get_backbone`` (only those it changed)."""
+def load_backbone(estimator):
+    """The shared backbone of an estimator's ``model``, ``weights`` and ``device``, with the
+    build options it changed (text: ``oov``)."""
+    from .backbones import get_backbone, resolve_device
+
     oov = getattr(estimator, "oov", "ignore")
-    return {} if oov == "ignore" else {"oov": oov}
+    options = {} if oov == "ignore" else {"oov": oov}
+    return get_backbone(
+        estimator.model,
+        weights=estimator.weights,
+        device=resolve_device(estimator.device),
+        **options,
+    )
 
 
 #: How audio estimators validate their rows (AudioModality's options).

@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _contract
 from ._features import compute_features
-from .backbones import derived_backbone, get_backbone, resolve_device
+from .backbones import derived_backbone
 from .modalities import register_estimator
 from .pretrain import METHODS
 
@@ -73,12 +73,7 @@ class _Encoder(
     __metadata_request__fit = {"sample_domain": True}
 
     def _backbone(self, pretrained=None):
-        base = get_backbone(
-            self.model,
-            weights=self.weights,
-            device=resolve_device(self.device),
-            **_contract.backbone_options(self),
-        )
+        base = _contract.load_backbone(self)
         pretrained = getattr(self, "_pretrained", None) if pretrained is None else pretrained
         if not pretrained:
             return base

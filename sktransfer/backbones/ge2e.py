@@ -20,9 +20,9 @@ import os
 from pathlib import Path
 
 from .._deps import install_hint, require
-from ..modalities.audio import SpeechPreprocess
+from ..modalities.audio import SpeechPreprocess, pad_windows
 from ._nets import _Trainable
-from .base import Backbone, Family, ModelFacts, load_state
+from .base import Backbone, ModelFacts, OneModelFamily, load_state
 
 torch = require("torch", "sktransfer's speech networks")
 nn = torch.nn
@@ -114,11 +114,7 @@ class SpeechTransferNet(_Trainable, nn.Module):
 
 def collate_windows(batch):
     """``[(windows tensor, y), ...]`` -> a zero-padded (n, windows, frames, mels + 1) batch."""
-    most = max(len(b[0]) for b in batch)
-    first = batch[0][0]
-    x = torch.zeros(len(batch), most, *first.shape[1:], dtype=first.dtype)
-    for i, b in enumerate(batch):
-        x[i, : len(b[0])] = b[0]
+    x = torch.from_numpy(pad_windows([b[0] for b in batch]))
     return x, torch.utils.data.default_collate([b[1] for b in batch])
 
 
@@ -197,18 +193,11 @@ def build(name=NAME, *, weights="DEFAULT", device="cpu"):
     )
 
 
-class SpeechFamily(Family):
+class SpeechFamily(OneModelFamily):
     name = "speech"
     modality = "audio"
-
-    def resolves(self, name):
-        return name == NAME
-
-    def listed_names(self):
-        return (NAME,)
-
-    def build(self, name, *, weights="DEFAULT", device="cpu"):
-        return build(name, weights=weights, device=device)
+    model_name = NAME
+    builder = staticmethod(build)
 
     def facts(self, name):
         return ModelFacts(

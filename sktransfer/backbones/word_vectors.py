@@ -100,6 +100,7 @@ class WordVectorNet(nn.Module):
         return out, len(tokens)
 
     def tokenize(self, texts):
+        oov = getattr(self, "oov", "ignore")  # nets pickled before the policy existed
         ids, offsets, counts, empty = [], [], [], []
         for row, text in enumerate(texts):
             offsets.append(len(ids))
@@ -107,10 +108,10 @@ class WordVectorNet(nn.Module):
             if not found:
                 empty.append(row)
             ids.extend(found)
-            counts.append(n_tokens if getattr(self, "oov", "ignore") == "zero" else len(found))
+            counts.append(n_tokens if oov == "zero" else len(found))
         if empty:
             shown = "; ".join(repr(texts[i][:40]) for i in empty[:3])
-            if getattr(self, "oov", "ignore") == "error":
+            if oov == "error":
                 raise ValueError(
                     f"{len(empty)} text(s) hold no word these vectors know (oov='error'): "
                     f"{shown}{' ...' if len(empty) > 3 else ''}. Check their language and "

@@ -24,7 +24,6 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from .. import _contract
 from .._deps import require
-from ..backbones import get_backbone, resolve_device
 from ..modalities import get_modality, register_estimator
 from ..modalities.base import is_missing, list_rows
 from . import _domain, _floor, _params, _plan
@@ -42,15 +41,6 @@ class Encoded:
     multilabel: bool = False
     class_weight: object = None
     attributes: dict = field(default_factory=dict)  # fitted attributes that describe y
-
-
-def _load_backbone(estimator):
-    return get_backbone(
-        estimator.model,
-        weights=estimator.weights,
-        device=resolve_device(estimator.device),
-        **_contract.backbone_options(estimator),
-    )
 
 
 class _FineTuner(
@@ -148,7 +138,7 @@ class _FineTuner(
             rows, encoded.y, target = rows.take(keep), encoded.y[keep], None
         if target is not None:
             require("skada", purpose=f"{name}(domain_loss={self.domain_loss!r})")
-        backbone = _load_backbone(self)
+        backbone = _contract.load_backbone(self)
         plan = _plan.make(
             params,
             name=name,
@@ -196,7 +186,7 @@ class _FineTuner(
 
     def _backbone(self):
         """The backbone this estimator was fitted on; an error if its weights changed since."""
-        backbone = _load_backbone(self)
+        backbone = _contract.load_backbone(self)
         if backbone.identity != self.backbone_identity_:
             raise RuntimeError(
                 f"The weights of {self.model!r} differ from those {type(self).__name__} was "

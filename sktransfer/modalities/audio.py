@@ -8,6 +8,7 @@ Hann window, frames centred with zero padding), so no audio library beyond
 soundfile is needed.
 """
 
+import functools
 import io
 import math
 import os
@@ -97,6 +98,16 @@ def power_spectrogram(wave, n_fft, hop):
     return (spectrum.real**2 + spectrum.imag**2).astype(np.float32)
 
 
+@functools.lru_cache(maxsize=8)
+def _filterbank(sample_rate, n_fft, n_mels):
+    return mel_filterbank(sample_rate, n_fft, n_mels)
+
+
+def mel_power(wave, sample_rate, n_fft, hop, n_mels):
+    """``(frames, n_mels)`` power mel spectrogram of a waveform already at ``sample_rate``."""
+    return power_spectrogram(wave, n_fft, hop) @ _filterbank(sample_rate, n_fft, n_mels).T
+
+
 def resample(wave, rate, target):
     """``wave`` from ``rate`` to ``target`` Hz (scipy's polyphase filter; as is when equal)."""
     if rate == target:
@@ -156,40 +167,26 @@ class SpeechPreprocess:
         end = (starts[-1] + self.partial_frames) * self.hop
         if end >= len(wave):
             wave = np.pad(wave, (0, end - len(wave)))
-        mel = power_spectrogram(wave, self.n_fft, self.hop) @ _filterbank(self).T
+        mel = mel_power(wave, self.sample_rate, self.n_fft, self.hop, self.n_mels)
         out = np.ones((len(starts), self.partial_frames, self.n_mels + 1), dtype=np.float32)
         for i, s in enumerate(starts):
             out[i, :, :-1] = mel[s : s + self.partial_frames]
         return out
 
-    def batch(self, items):
-        """Items of different numbers of windows -> one zero-padded array (flags 0 on padding)."""
-        most = max(len(it) for it in items)
-        out = np.zeros((len(items), most, self.partial_frames, self.n_mels + 1), np.float32)
-        for i, it in enumerate(items):
-            out[i, : len(it)] = it
-        return out
 
-
-_FILTERBANKS = {}
-
-
-def _filterbank(pre):
-    key = (pre.sample_rate, pre.n_fft, pre.n_mels)
-    if key not in _FILTERBANKS:
-        _FILTERBANKS[key] = mel_filterbank(*key)
-    return _FILTERBANKS[key]
+def pad_windows(items):
+    """Items of different numbers of windows -> one zero-padded float32 array (flags 0 on
+    padding); items are :meth:`SpeechPreprocess.item` arrays or CPU tensors of them."""
+    items = [np.asarray(it) for it in items]
+    out = np.zeros((len(items), max(len(it) for it in items), *items[0].shape[1:]), np.float32)
+    for i, it in enumerate(items):
+        out[i, : len(it)] = it
+    return out
 
 
 def log_mel(wave, sample_rate=16000, n_fft=400, hop=160, n_mels=40):
     """``(frames, n_mels)`` natural-log mel energies of a waveform already at ``sample_rate``."""
-    mel = (
-        power_spectrogram(wave, n_fft, hop)
-        @ _filterbank(
-            SpeechPreprocess(sample_rate=sample_rate, n_fft=n_fft, hop=hop, n_mels=n_mels)
-        ).T
-    )
-    return np.log(mel + 1e-6)
+    return np.log(mel_power(wave, sample_rate, n_fft, hop, n_mels) + 1e-6)
 
 
 # ------------------------------------------------------------------ rows and samples
@@ -516,13 +513,13 @@ class AudioModality(Modality):
     def prepare(self, items, backbone):
         torch = require("torch")
         pre = backbone.preprocess
-        return torch.from_numpy(pre.batch([pre.item(it) for it in items]))
+        return torch.from_numpy(pad_windows([pre.item(it) for it in items]))
 
     def dummy_batch(self, backbone):
         torch = require("torch")
         pre = backbone.preprocess
         noise = np.random.default_rng(0).normal(0, 0.05, pre.sample_rate * 2).astype(np.float32)
-        return torch.from_numpy(pre.batch([pre.item((noise, pre.sample_rate))]))
+        return torch.from_numpy(pad_windows([pre.item((noise, pre.sample_rate))]))
 
     def item_transform(self, preprocess, augment):
         return SpeechItem(preprocess)
