@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+import torch
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
@@ -98,6 +99,28 @@ def test_layers_and_the_scratch_network(arctic):
     pretrained = AudioEncoder(device="cpu").fit_transform(paths)
     assert not np.allclose(scratch, pretrained)
     np.testing.assert_array_equal(scratch, AudioEncoder(weights=None).fit_transform(paths))
+
+
+def test_a_trained_top_starts_from_cached_window_states(arctic):
+    """The frozen blocks' per-window outputs, cached ragged (a clip's real windows, with the
+    flag column), go through the blocks above them to the same features as the whole network."""
+    from sktransfer.backbones.ge2e import collate_windows
+
+    _, loaded = arctic
+    backbone = get_backbone("resemblyzer-ge2e")
+    batch = backbone.prepare([loaded[0], (loaded[1][0][:20000], loaded[1][1])])
+    assert batch.shape[1] > 2  # the short clip is padded with windows flagged 0
+    net = backbone.net
+    with torch.no_grad():
+        whole = net(torch.as_tensor(batch))
+        for start in (1, 2, 3):
+            states = net.block_output(torch.as_tensor(batch), start - 1)
+            assert [len(s) for s in states] == [int(f.sum()) for f in batch[:, :, 0, -1]]
+            frames = 1 if start == 3 else 160  # the projection reads the last frame alone
+            assert states[0].shape[1:] == (frames, 256 + 1)
+            top = net.transfer_net(start, torch.nn.Identity(), 0)
+            x, _ = collate_windows([(s.numpy(), 0) for s in states])
+            np.testing.assert_allclose(top(x).numpy(), whole.numpy(), atol=1e-5)
 
 
 # ----------------------------------------------------------------------- input forms
@@ -216,16 +239,25 @@ def test_speaker_identification_beats_chance_by_far_with_two_clips_each(speech):
     assert mfcc.fit(pick(train), speakers[train]).score(pick(test), speakers[test]) >= 0.5
 
 
-def test_the_classifier_fine_tunes_the_top_block(speech):
+def test_the_classifier_fine_tunes_the_top_block(speech, tmp_path):
     waves, speakers = speech
     clf = AudioClassifier(
         sample_rate=16000, n_trainable_blocks=1, max_epochs=3, device="cpu", random_state=0
     ).fit(waves, speakers)
-    assert clf.cached_blocks_ == 0  # windows are not cached between blocks: they run again
+    # lstm1-3 never train: their last states per window come from the cache once.
+    assert clf.cached_blocks_ == 3
     assert clf.predict(waves).shape == (16,) and set(clf.classes_) == set(speakers)
     assert (clf.predict(waves) == speakers).mean() >= 0.75
     proba = pickle.loads(pickle.dumps(clf)).predict_proba(waves[:3])
     np.testing.assert_allclose(proba, clf.predict_proba(waves[:3]), atol=1e-6)
+    # The saved network is the pretrained one with the trained projection on top.
+    saved = get_backbone(str(clf.save_backbone(tmp_path / "speakers"))).net.blocks
+    pretrained = get_backbone("resemblyzer-ge2e").net.blocks
+    same = [
+        all(torch.equal(a, b) for a, b in zip(s.parameters(), p.parameters()))
+        for s, p in zip(saved, pretrained)
+    ]
+    assert same == [True, True, True, False]
 
 
 def test_grid_search_over_freeze_depth_on_the_tiny_network(speech):

@@ -75,6 +75,10 @@ def _run(blocks, x):
 class SpeechNet(nn.Module):
     """Blocks run on every window of every clip; features pooled over a clip's windows."""
 
+    # A block's raw output is one (windows, frames, hidden + 1) array per clip,
+    # of as many windows as the clip has: cached ragged, like text's token states.
+    ragged_states = True
+
     def __init__(self, blocks):
         super().__init__()
         self.blocks = nn.ModuleList(blocks)
@@ -84,14 +88,20 @@ class SpeechNet(nn.Module):
         return pool_windows(*_run(self.blocks[: stop + 1], x))
 
     def block_output(self, x, layer):
-        return self.forward(x, layer)
+        """Block ``layer``'s output on each clip's real windows, a flag column of ones last
+        (what :func:`_run` reads back); only the last frame when the projection reads it next."""
+        h, flags = _run(self.blocks[: layer + 1], x)
+        if isinstance(self.blocks[layer + 1], Projection):
+            h = h[:, -1:]  # the projection reads only the last frame's state
+        h = torch.cat([h, torch.ones_like(h[..., :1])], dim=-1)
+        h = h.reshape(*flags.shape, *h.shape[1:])
+        return [clip[real.bool()] for clip, real in zip(h, flags)]
 
     def can_start_at(self, block):
-        # A block's raw output is per window; the cache keeps clips. The frozen blocks run again.
-        return False
+        return True
 
     def transfer_net(self, start, head, n_trainable, input_module=None, freeze_batchnorm=False):
-        return SpeechTransferNet(list(self.blocks), head, n_trainable)
+        return SpeechTransferNet(list(self.blocks)[start:], head, n_trainable)
 
 
 class SpeechTransferNet(_Trainable, nn.Module):
