@@ -91,7 +91,7 @@ class SpeechNet(nn.Module):
         """Block ``layer``'s output on each clip's real windows, a flag column of ones last
         (what :func:`_run` reads back); only the last frame when the projection reads it next."""
         h, flags = _run(self.blocks[: layer + 1], x)
-        if isinstance(self.blocks[layer + 1], Projection):
+        if layer + 1 < len(self.blocks) and isinstance(self.blocks[layer + 1], Projection):
             h = h[:, -1:]  # the projection reads only the last frame's state
         h = torch.cat([h, torch.ones_like(h[..., :1])], dim=-1)
         h = h.reshape(*flags.shape, *h.shape[1:])
