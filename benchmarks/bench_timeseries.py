@@ -9,7 +9,7 @@ other UCR/UEA sets and saved with ``save_backbone``, as Ismail Fawaz et al.
   PickupGestureWiimoteZ, Coffee, PigCVP, Trace and the three other targets;
   at most 600 series per set, each channel a series), resampled to the
   target's length, one class per set and label: about 3,400-3,800 series and
-  205-230 classes;
+  205-227 classes;
 - ``pool``: one source for all targets, OSULeaf, ACSF1 and PLAID pooled into
   a 27-class problem (1,716 series resampled to 256 points).
 
