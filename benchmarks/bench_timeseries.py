@@ -67,10 +67,10 @@ APPROACHES = (
 )
 
 
-def pretrain(source, target, quick):
-    """The source FCN for ``target``: trained once, saved with ``save_backbone``, reused after."""
+def pretrain(source, target, length, quick):
+    """The source FCN for ``target`` (series of ``length`` points): trained once, saved with
+    ``save_backbone``, reused after."""
     from sktransfer import TimeSeriesClassifier
-    from sktransfer.datasets import load_ucr
 
     name = "fcn-pool" if source == "pool" else f"fcn-archive-{target}"
     folder = OUT / (name + ("-quick" if quick else ""))
@@ -79,7 +79,7 @@ def pretrain(source, target, quick):
     if source == "pool":
         X, y = _ucr_archive.pool()
     else:
-        X, y = _ucr_archive.archive(target, load_ucr(target, split="train")[0].shape[-1])
+        X, y = _ucr_archive.archive(target, length)
     if quick:
         X, y = _ucr_archive.subsample(X, y, 300)
     start = time.perf_counter()
@@ -194,9 +194,9 @@ def main():
     OUT.mkdir(exist_ok=True)
     results, sources = {}, {}
     for target in TARGETS:
-        folder, sources[target] = pretrain(args.source, target, args.quick)
-        print(f"{target} source:", sources[target] or f"reused {folder}", flush=True)
         X, y = load_ucr(target, split="train")
+        folder, sources[target] = pretrain(args.source, target, X.shape[-1], args.quick)
+        print(f"{target} source:", sources[target] or f"reused {folder}", flush=True)
         Xt, yt = load_ucr(target, split="test")
         if args.quick:
             Xt, yt = Xt[:40], yt[:40]
